@@ -53,8 +53,8 @@ func TestBadCamdConfigs(t *testing.T) {
 		{"relay: sometimes", `"relay"`},
 		{"max_viewers: 0", `"max_viewers"`},
 		{"log_level: loud", `"log_level"`},
-		{"rendezvus: ws://x", "rendezvus"},              // unknown key
-		{"video: {width: wide}", "wide"},                // wrong type
+		{"rendezvus: ws://x", "rendezvus"},               // unknown key
+		{"video: {width: wide}", "wide"},                 // wrong type
 		{"relay: never\n---\nrelay: always", "document"}, // two documents
 	} {
 		path := filepath.Join(t.TempDir(), "camd.yaml")
