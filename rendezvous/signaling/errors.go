@@ -16,4 +16,5 @@ var (
 	ErrWrongKey     = errors.New("the key does not match the camera ID")
 	ErrBadSignature = errors.New("bad signature")
 	ErrWeakParams   = errors.New("password parameters weaker than the minimum")
+	ErrVersion      = errors.New("unsupported protocol version")
 )
