@@ -85,6 +85,27 @@ func WriteFileCrashAt(path string, data []byte, perm os.FileMode, at CrashPoint)
 	return write(path, data, perm, false, at)
 }
 
+// Remove removes the file at path and syncs its directory, so that the
+// removal survives a power cut. A file that does not exist is not an error.
+func Remove(path string) error {
+	path = filepath.Clean(path)
+	mu, _ := locks.LoadOrStore(path, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+
+	err := os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("remove %s: removed, but the directory could not be synced: %w", path, err)
+	}
+	return nil
+}
+
 func write(path string, data []byte, perm os.FileMode, create bool, crash CrashPoint) error {
 	op := "save"
 	if create {

@@ -313,3 +313,20 @@ func TestWriteFileConcurrent(t *testing.T) {
 		t.Fatalf("temporary files left: %v", left)
 	}
 }
+
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "setup.code")
+	if err := WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after Remove: Stat = %v", err)
+	}
+	if err := Remove(path); err != nil {
+		t.Fatalf("removing a missing file: %v", err)
+	}
+}
