@@ -1,0 +1,170 @@
+// Command camd is the Peercam camera daemon: it captures and encodes video
+// once, keeps the camera registered with the rendezvous, and streams to
+// viewers who log in with the camera's password.
+//
+//	camd -config FILE [-state DIR] [-source testpattern|v4l2:/dev/videoN|rpicam] [-rendezvous URL]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/peercam/peercam/configs"
+	"github.com/peercam/peercam/firmware/agent"
+	"github.com/peercam/peercam/firmware/auth"
+	"github.com/peercam/peercam/firmware/camstatus"
+	"github.com/peercam/peercam/firmware/media"
+	"github.com/peercam/peercam/firmware/media/testpattern"
+	"github.com/peercam/peercam/firmware/stream"
+	"github.com/peercam/peercam/internal/qrterm"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "camd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("camd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (default: built-in defaults, as in configs/camd.yaml)")
+	state := fs.String("state", "", "state directory (overrides state_dir)")
+	source := fs.String("source", "", "video source: testpattern, v4l2:/dev/videoN or rpicam (overrides source)")
+	rendezvous := fs.String("rendezvous", "", "rendezvous URL, ws:// or wss:// (overrides rendezvous)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := configs.LoadCamd(*configPath)
+	if err != nil {
+		return err
+	}
+	if *state != "" {
+		cfg.StateDir = *state
+	}
+	if *source != "" {
+		cfg.Source = *source
+	}
+	if *rendezvous != "" {
+		cfg.Rendezvous = *rendezvous
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	key, created, err := auth.LoadOrCreateKey(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("device key: %w", err)
+	}
+	store, err := auth.OpenStore(auth.Config{Dir: cfg.StateDir, Key: key, Logger: log})
+	if err != nil {
+		return err
+	}
+	guard, err := auth.NewGuard(auth.Config{Dir: cfg.StateDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := announce(stderr, store, created); err != nil {
+		return err
+	}
+
+	src, err := openSource(cfg)
+	if err != nil {
+		return err
+	}
+	video, err := stream.New(stream.Config{Source: src, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer video.Close()
+
+	a, err := agent.New(agent.Config{
+		Rendezvous: cfg.Rendezvous,
+		Key:        key,
+		Store:      store,
+		Guard:      guard,
+		Video:      video,
+		Relay:      cfg.Relay,
+		MaxViewers: cfg.MaxViewers,
+		Logger:     log,
+		OnStatus: func(s agent.Status) {
+			s.Source = src.Info().Name
+			s.PID = os.Getpid()
+			if err := camstatus.Write(cfg.StateDir, s); err != nil {
+				log.Warn("cannot write the status file", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("camd starting", "id", a.ID().String(), "source", src.Info().Name, "rendezvous", cfg.Rendezvous)
+	err = a.Run(ctx)
+	log.Info("camd stopped")
+	return err
+}
+
+// announce prints the ID (and, while it is in force, the setup code) on the
+// console: on first boot this is how the owner learns them.
+func announce(w io.Writer, store *auth.Store, created bool) error {
+	v, err := store.Current()
+	if err != nil {
+		return err
+	}
+	if v.Mode != auth.ModeSetup {
+		return nil
+	}
+	code, err := store.SetupCode()
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintln(w, "New camera identity created.")
+	}
+	fmt.Fprintf(w, "Camera ID:  %s\nSetup code: %s\nSet a password with \"camctl passwd\", or from the viewer with the setup code.\n", store.ID(), code)
+	return qrterm.Render(w, store.ID().String())
+}
+
+func openSource(cfg *configs.Camd) (media.Source, error) {
+	switch {
+	case cfg.Source == "testpattern":
+		src, err := testpattern.New(testpattern.Config{
+			Width: cfg.Video.Width, Height: cfg.Video.Height, FrameRate: cfg.Video.FPS,
+			Bitrate: cfg.Video.BitrateKbps * 1000, KeyFrameInterval: cfg.Video.KeyframePeriod,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("test pattern: %w", err)
+		}
+		return src, nil
+	case cfg.Source == "rpicam", strings.HasPrefix(cfg.Source, "v4l2:"):
+		return nil, fmt.Errorf("source %q: camera capture is not in this build yet; use source: testpattern", cfg.Source)
+	}
+	return nil, errors.New("no video source configured")
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,127 @@
+// Package rtc builds the WebRTC stack that camd and camview share: one H.264
+// codec, the interceptors that matter for live video (NACK, RTCP reports,
+// PLI), and ICE settings. It also converts the rendezvous's ICE server list
+// and reports which path a connection took.
+package rtc
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/peercam/peercam/rendezvous/signaling"
+)
+
+// H264 is the one video codec Peercam sends: constrained baseline,
+// packetization mode 1, which every browser decodes.
+var H264 = webrtc.RTPCodecCapability{
+	MimeType:    webrtc.MimeTypeH264,
+	ClockRate:   90000,
+	SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+	RTCPFeedback: []webrtc.RTCPFeedback{
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
+	},
+}
+
+// Options configure the API. The zero value uses every interface.
+type Options struct {
+	// LoopbackOnly restricts ICE to 127.0.0.0/8: for a rendezvous, camera
+	// and viewer on one machine (demos and tests), so nothing is sent to
+	// any other address.
+	LoopbackOnly bool
+	// DisconnectedTimeout and FailedTimeout: how soon a silent peer is
+	// noticed and dropped. Zero: 3 s and 8 s.
+	DisconnectedTimeout, FailedTimeout time.Duration
+}
+
+// NewAPI returns a webrtc.API with the H.264 codec and Peercam's settings.
+func NewAPI(o Options) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: H264, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("rtc: register H.264: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, fmt.Errorf("rtc: interceptors: %w", err)
+	}
+	var s webrtc.SettingEngine
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	// Browsers hide their host addresses behind mDNS names; resolving them
+	// lets a viewer on the same LAN connect directly.
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
+	dis, failed := o.DisconnectedTimeout, o.FailedTimeout
+	if dis == 0 {
+		dis = 3 * time.Second
+	}
+	if failed == 0 {
+		failed = 8 * time.Second
+	}
+	s.SetICETimeouts(dis, failed, time.Second)
+	if o.LoopbackOnly {
+		s.SetIncludeLoopbackCandidate(true)
+		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)), nil
+}
+
+// IsLoopbackURL reports whether a rendezvous URL names a loopback address
+// (127.0.0.0/8, ::1 or localhost): then camera and viewer are on this
+// machine and ICE is kept to loopback.
+func IsLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ICEServers converts the rendezvous's list for a PeerConnection.
+func ICEServers(in []signaling.ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(in))
+	for _, s := range in {
+		w := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			w.Credential = s.Credential
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// Path describes the candidate pair a connection uses.
+type Path struct {
+	// Kind is "direct" or "relay".
+	Kind string `json:"path"`
+	// Local and Remote are the candidate types: host, srflx, prflx, relay.
+	Local  string `json:"local"`
+	Remote string `json:"remote"`
+}
+
+// SelectedPath reports the path of the transport behind a receiver or
+// sender's DTLS transport, or false while none is selected.
+func SelectedPath(t *webrtc.DTLSTransport) (Path, bool) {
+	if t == nil {
+		return Path{}, false
+	}
+	pair, err := t.ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return Path{}, false
+	}
+	p := Path{Kind: "direct", Local: pair.Local.Typ.String(), Remote: pair.Remote.Typ.String()}
+	if pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay {
+		p.Kind = "relay"
+	}
+	return p, true
+}
