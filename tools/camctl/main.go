@@ -18,11 +18,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/term"
-
 	"github.com/peercam/peercam/configs"
 	"github.com/peercam/peercam/firmware/auth"
 	"github.com/peercam/peercam/firmware/camstatus"
+	"github.com/peercam/peercam/internal/prompt"
 	"github.com/peercam/peercam/internal/qrterm"
 )
 
@@ -144,7 +143,7 @@ func cmdPasswd(dir string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	pw, err := readNewPassword(stdin, stderr)
+	pw, err := prompt.NewPassword(stdin, stderr)
 	if err != nil {
 		return err
 	}
@@ -153,34 +152,6 @@ func cmdPasswd(dir string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	}
 	fmt.Fprintln(stdout, "Password set. Viewers log in with it from now on; the setup code no longer works.")
 	return nil
-}
-
-// readNewPassword reads from the terminal twice without echo, or one line
-// from stdin when it is not a terminal (for scripts).
-func readNewPassword(stdin io.Reader, prompt io.Writer) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(prompt, "New password (12 characters or more; a few words make a good passphrase): ")
-		a, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprint(prompt, "Once more: ")
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(prompt)
-		if err != nil {
-			return "", err
-		}
-		if string(a) != string(b) {
-			return "", errors.New("the two passwords differ; nothing changed")
-		}
-		return string(a), nil
-	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return "", errors.New("no password on stdin")
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func cmdStatus(dir string, args []string, stdout io.Writer) error {

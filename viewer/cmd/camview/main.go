@@ -1,0 +1,48 @@
+// Command camview watches Peercam cameras from a PC.
+//
+//	camview watch -id ID -rendezvous URL -password-file FILE [-frames N] [-out FILE] [-json]
+//	camview passwd -id ID -rendezvous URL -password-file FILE [-new-password-file FILE]
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: camview COMMAND [flags]
+
+commands:
+  watch   log in to a camera and receive its video
+  passwd  set a camera's password (e.g. replacing its setup code)
+
+Run "camview COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "watch":
+		return cmdWatch(ctx, args[1:], stdout, stderr)
+	case "passwd":
+		return cmdPasswd(ctx, args[1:], stdin, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "camview: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
