@@ -468,3 +468,20 @@ func BenchmarkCameraHandshake(b *testing.B) {
 		}
 	}
 }
+
+func TestSetupCodeAsTyped(t *testing.T) {
+	cam := newHSCamera(t, "7ZK30F9QM2TB", cheap)
+	for _, typed := range []string{"7ZK3-0F9Q-M2TB", "7zk3 0f9q m2tb", "7zk3-of9q-m2tb"} {
+		v, hello := viewerStart(t, cam, typed, offerSDP)
+		_, ans, err := cam.secrets.Respond(hello, answerSDP, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := v.HandleAnswer(ans); err != nil {
+			t.Errorf("setup code typed as %q refused: %v", typed, err)
+		}
+	}
+	if got := CanonicalPassword("a real password"); got != "a real password" {
+		t.Errorf("CanonicalPassword changed a password: %q", got)
+	}
+}

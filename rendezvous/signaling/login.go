@@ -203,7 +203,7 @@ func deriveScalars(password string, id ID, lp *LoginParams) (w0, w1 []byte, err 
 	if !utf8.ValidString(password) {
 		return nil, nil, errors.New("derive password keys: the password is not valid UTF-8")
 	}
-	in := pbkdfInput(NormalizePassword(password), id)
+	in := pbkdfInput(CanonicalPassword(password), id)
 	out := argon2.IDKey(in, lp.Salt, lp.Passes, lp.Memory, lp.Lanes, pbkdfSize)
 	clear(in)
 	defer clear(out)
