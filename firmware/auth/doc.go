@@ -9,9 +9,10 @@
 //   - the password policy (CheckPassword)
 //   - the failure counter and delays that bound online guessing (Guard)
 //
-// The viewer uses NormalizeSetupCode and PasswordForLogin too, so that both
-// sides feed the handshake the same string for a setup code however it was
-// typed.
+// A setup code logs in however it is typed because the login derivation
+// itself (signaling.CanonicalPassword) reads a setup-code-shaped password as
+// a setup code, on the camera and the viewer alike; NormalizeSetupCode gives
+// that same form, with errors for people.
 //
 // # Files
 //

@@ -33,7 +33,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 func cheapDerive(key ed25519.PrivateKey, id signaling.ID, password string, salt []byte) (*signaling.LoginParams, []byte, []byte, error) {
 	lp := &signaling.LoginParams{Salt: append([]byte(nil), salt...), Memory: 8, Passes: 1, Lanes: 1}
 	lp.Sig = ed25519.Sign(key, lp.SigningBytes(id))
-	w0, w1, err := cheapScalars(password, id, salt)
+	w0, w1, err := cheapScalars(signaling.CanonicalPassword(password), id, salt)
 	if err != nil {
 		return nil, nil, nil, err
 	}

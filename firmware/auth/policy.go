@@ -33,7 +33,8 @@ const (
 //     without spaces, with leading and trailing digits and punctuation
 //     stripped and common letter substitutions (p@ssw0rd) undone
 //   - of the shape of a setup code (12 letters and digits, dashes and spaces
-//     aside), which a viewer would take for one (see PasswordForLogin)
+//     aside), which the login derivation would read as one
+//     (signaling.CanonicalPassword)
 func CheckPassword(pw string, id signaling.ID, setupCode string) error {
 	if len(pw) > 4*MaxPasswordBytes {
 		return ErrPasswordTooLong // do not spend time normalising it
@@ -53,12 +54,13 @@ func CheckPassword(pw string, id signaling.ID, setupCode string) error {
 	if utf8.RuneCountInString(pw) < MinPasswordRunes {
 		return ErrPasswordTooShort
 	}
-	canon := canonicalCode(pw)
-	if canon == id.Compact() {
+	if typedID, err := signaling.ParseID(pw); err == nil && typedID == id {
 		return ErrPasswordIsID
 	}
-	if setupCode != "" && canon == canonicalCode(setupCode) {
-		return ErrPasswordIsSetup
+	if code, ok := signaling.CanonicalSetupCode(pw); ok {
+		if want, ok := signaling.CanonicalSetupCode(setupCode); ok && code == want {
+			return ErrPasswordIsSetup
+		}
 	}
 	lower := []rune(strings.ToLower(pw))
 	if isRepetitive(lower) {
@@ -70,28 +72,10 @@ func CheckPassword(pw string, id signaling.ID, setupCode string) error {
 	if isCommon(lower) {
 		return ErrPasswordCommon
 	}
-	if _, err := NormalizeSetupCode(pw); err == nil {
+	if _, ok := signaling.CanonicalSetupCode(pw); ok {
 		return ErrPasswordSetupShape
 	}
 	return nil
-}
-
-// canonicalCode writes s the way IDs and setup codes are compared: without
-// separators, upper case, O as 0 and I and L as 1. Characters that are not of
-// the alphabet are kept, so that only a true match compares equal.
-func canonicalCode(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if isSeparator(r) {
-			continue
-		}
-		if c, ok := crockfordChar(r); ok {
-			b.WriteByte(c)
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // isRepetitive reports whether s is one unit repeated at least three times,

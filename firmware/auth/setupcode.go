@@ -8,11 +8,13 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/peercam/peercam/rendezvous/signaling"
 )
 
 // SetupCodeLen is the number of characters of a setup code: 12 Crockford
 // base32 characters carry 60 random bits.
-const SetupCodeLen = 12
+const SetupCodeLen = signaling.SetupCodeLen
 
 // crockford is the Crockford base32 alphabet: digits and letters without
 // I, L, O and U.
@@ -32,32 +34,25 @@ func NewSetupCode() string {
 // NormalizeSetupCode reads a setup code as a person typed it, like a camera
 // ID: it ignores case, spaces, line breaks and dashes, reads O as 0 and I and
 // L as 1, and accepts full-width characters. It returns the normal form, the
-// 12 upper-case characters without dashes, which is what the camera and the
-// viewer use as the PAKE password while the setup code is in force.
+// 12 upper-case characters without dashes: signaling.CanonicalSetupCode,
+// which the login derivation applies on both sides, so a setup code logs in
+// however it is typed. The errors say what is wrong for people.
 func NormalizeSetupCode(s string) (string, error) {
+	if code, ok := signaling.CanonicalSetupCode(s); ok {
+		return code, nil
+	}
+	// Not a setup code; find out why, for the message.
 	if !utf8.ValidString(s) {
 		return "", fmt.Errorf("setup code: %w: the text is not valid UTF-8", ErrSetupCodeChar)
 	}
-	if len(s) > 8*SetupCodeLen {
-		// Too long to be a code even with generous spacing; do not spend
-		// time normalising it.
-		return "", ErrSetupCodeLength
-	}
-	var out []byte
-	for _, r := range norm.NFKC.String(s) {
-		if isSeparator(r) {
-			continue
+	if len(s) <= 8*SetupCodeLen {
+		for _, r := range norm.NFKC.String(s) {
+			if _, ok := crockfordChar(r); !ok && !isSeparator(r) {
+				return "", fmt.Errorf("setup code: %w: %q", ErrSetupCodeChar, r)
+			}
 		}
-		c, ok := crockfordChar(r)
-		if !ok {
-			return "", fmt.Errorf("setup code: %w: %q", ErrSetupCodeChar, r)
-		}
-		out = append(out, c)
 	}
-	if len(out) != SetupCodeLen {
-		return "", ErrSetupCodeLength
-	}
-	return string(out), nil
+	return "", ErrSetupCodeLength
 }
 
 // FormatSetupCode returns a setup code as it is shown: in three groups of four
@@ -69,17 +64,6 @@ func FormatSetupCode(code string) string {
 		return code
 	}
 	return n[0:4] + "-" + n[4:8] + "-" + n[8:12]
-}
-
-// PasswordForLogin returns what a viewer feeds the login handshake for what
-// the person typed: the normal form of a setup code if it is one, otherwise
-// the password unchanged. The camera refuses passwords that look like a
-// setup code (ErrPasswordSetupShape), so this never changes a real password.
-func PasswordForLogin(typed string) string {
-	if code, err := NormalizeSetupCode(typed); err == nil {
-		return code
-	}
-	return typed
 }
 
 // isSeparator reports whether r is ignored in IDs and setup codes: white

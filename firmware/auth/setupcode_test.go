@@ -59,15 +59,3 @@ func TestNormalizeSetupCode(t *testing.T) {
 		}
 	}
 }
-
-func TestPasswordForLogin(t *testing.T) {
-	for in, want := range map[string]string{
-		"7zk3-0f9q-m2tb":               "7ZK30F9QM2TB",
-		"correct horse battery staple": "correct horse battery staple",
-		"Tr0ub4dor&3 plus some":        "Tr0ub4dor&3 plus some",
-	} {
-		if got := PasswordForLogin(in); got != want {
-			t.Errorf("PasswordForLogin(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -55,7 +55,8 @@ func (v *Verifier) CameraSecrets(key ed25519.PrivateKey) *signaling.CameraSecret
 }
 
 // deriveFunc makes login parameters signed by key with salt, and the
-// verifier (w0, L) of password (already NFKC) under them.
+// verifier (w0, L) of password as typed under them (it applies
+// signaling.CanonicalPassword).
 type deriveFunc func(key ed25519.PrivateKey, id signaling.ID, password string, salt []byte) (lp *signaling.LoginParams, w0, L []byte, err error)
 
 // deriveDefault is the real derivation at signaling.DefaultCosts.
@@ -185,7 +186,7 @@ func (s *Store) SetPassword(pw string) error {
 	if err := CheckPassword(pw, s.id, code); err != nil {
 		return err
 	}
-	lp, w0, L, err := s.derive(s.key, s.id, signaling.NormalizePassword(pw), newSalt())
+	lp, w0, L, err := s.derive(s.key, s.id, pw, newSalt())
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}

@@ -46,7 +46,7 @@ func checkVerifierOf(t *testing.T, s *Store, v *Verifier, password string) {
 	if err := v.Login.Verify(s.Key().Public().(ed25519.PublicKey)); err != nil {
 		t.Fatalf("login parameters: %v", err)
 	}
-	w0, w1, err := cheapScalars(signaling.NormalizePassword(password), s.ID(), v.Login.Salt)
+	w0, w1, err := cheapScalars(signaling.CanonicalPassword(password), s.ID(), v.Login.Salt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +116,8 @@ func TestStoreFirstStart(t *testing.T) {
 	}
 }
 
-// The setup code logs in however it is typed: the viewer feeds
-// PasswordForLogin of what the person typed to the handshake.
+// The setup code logs in however it is typed (the derivation canonicalises
+// it on both sides).
 func TestSetupCodeLogin(t *testing.T) {
 	s := openTestStore(t, t.TempDir())
 	code, err := s.SetupCode()
@@ -140,7 +140,7 @@ func login(t *testing.T, s *Store, typed string) error {
 	t.Helper()
 	v := current(t, s)
 	pub := s.Key().Public().(ed25519.PublicKey)
-	w0, w1, err := cheapScalars(signaling.NormalizePassword(PasswordForLogin(typed)), s.ID(), v.Login.Salt)
+	w0, w1, err := cheapScalars(signaling.CanonicalPassword(typed), s.ID(), v.Login.Salt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -528,7 +528,8 @@ func TestOpenStoreConfig(t *testing.T) {
 }
 
 // The real derivation (argon2id at DefaultCosts) agrees with what a viewer
-// derives with signaling.DeriveScalars from the setup code as typed.
+// derives with signaling.DeriveScalars from the setup code as typed, in
+// lower case.
 func TestRealDerivation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("argon2id at 64 MiB")
@@ -543,7 +544,7 @@ func TestRealDerivation(t *testing.T) {
 		t.Fatalf("costs %+v, want DefaultCosts", v.Login.Costs())
 	}
 	code, _ := s.SetupCode()
-	w0, w1, err := signaling.DeriveScalars(PasswordForLogin(strings.ToLower(code)), s.ID(), v.Login)
+	w0, w1, err := signaling.DeriveScalars(strings.ToLower(code), s.ID(), v.Login)
 	if err != nil {
 		t.Fatal(err)
 	}
