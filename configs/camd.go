@@ -73,11 +73,11 @@ func (c *Camd) Validate() error {
 		return fmt.Errorf(`"source" is %q: use testpattern, v4l2:/dev/videoN or rpicam`, c.Source)
 	}
 	v := c.Video
-	if v.Width < 16 || v.Width > 4096 || v.Width%2 != 0 {
-		return fmt.Errorf(`"video.width" is %d: use an even number from 16 to 4096`, v.Width)
+	if v.Width < 64 || v.Width > 3840 || v.Width%2 != 0 {
+		return fmt.Errorf(`"video.width" is %d: use an even number from 64 to 3840`, v.Width)
 	}
-	if v.Height < 16 || v.Height > 4096 || v.Height%2 != 0 {
-		return fmt.Errorf(`"video.height" is %d: use an even number from 16 to 4096`, v.Height)
+	if v.Height < 48 || v.Height > 2160 || v.Height%2 != 0 {
+		return fmt.Errorf(`"video.height" is %d: use an even number from 48 to 2160`, v.Height)
 	}
 	if v.FPS < 1 || v.FPS > 60 {
 		return fmt.Errorf(`"video.fps" is %d: use 1 to 60`, v.FPS)
