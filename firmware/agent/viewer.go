@@ -260,7 +260,12 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			vw.close("connection " + s.String())
+			vw.mu.Lock()
+			mine := vw.pc == pc // not one closePC let go of on purpose
+			vw.mu.Unlock()
+			if mine {
+				vw.close("connection " + s.String())
+			}
 		}
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {

@@ -17,6 +17,7 @@ var (
 	ErrNoDirectPath     = errors.New("no network path to the camera")
 	ErrCameraClosed     = errors.New("the camera ended the session")
 	ErrRendezvousFailed = errors.New("cannot reach the rendezvous")
+	ErrNoPassword       = errors.New("no password given, and no key remembered for this camera: give the password")
 )
 
 // LockedError: the camera refuses logins for a while after wrong passwords.

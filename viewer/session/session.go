@@ -69,6 +69,8 @@ type Session struct {
 	Tracks <-chan *webrtc.TrackRemote
 	// Key is the camera's public key, checked against the ID.
 	Key ed25519.PublicKey
+	// KeyCached reports that the login used remembered keys, not argon2id.
+	KeyCached bool
 
 	cfg     Config
 	conn    *wsconn.Conn
@@ -354,8 +356,13 @@ func (s *Session) scalars(id signaling.ID, key ed25519.PublicKey, login *signali
 	digest := login.Digest(id)
 	if s.cfg.Keys != nil {
 		if w0, w1, ok := s.cfg.Keys.Get(id, digest); ok {
+			s.KeyCached = true
 			return w0, w1, nil
 		}
+	}
+	s.KeyCached = false
+	if s.cfg.Password == "" {
+		return nil, nil, ErrNoPassword
 	}
 	return signaling.DeriveScalars(s.cfg.Password, id, login)
 }

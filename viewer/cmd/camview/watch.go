@@ -137,15 +137,13 @@ func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr i
 		return res, err
 	}
 	res.ID = cfg.ID.String()
-	if cfg.Keys != nil && cfg.Password == "" {
-		res.KeyCached = true
-	}
 	s, err := session.Dial(ctx, cfg)
 	if err != nil {
 		return res, err
 	}
 	defer s.Close()
 	res.LoginMS = ms(time.Since(start))
+	res.KeyCached = s.KeyCached
 	if s.Mode == signaling.ModeSetup {
 		return res, fmt.Errorf("%w (camview passwd, or camctl passwd on the camera)", session.ErrSetupRequired)
 	}
