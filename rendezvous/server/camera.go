@@ -143,9 +143,14 @@ func (s *Server) serveCamera(c *conn) {
 		login:    e.Registration.Login,
 		sessions: make(map[string]Viewer),
 	}
-	// "registered" goes out before any viewer can reach the camera.
+	// Viewers find the camera once it is registered, and reach it only
+	// through cam.mu: holding it makes "registered" the camera's first
+	// message and its registration visible to any viewer it is followed by.
+	cam.mu.Lock()
+	old := s.registry.Register(cam)
 	c.sendEnvelope(&signaling.Envelope{Type: signaling.TypeRegistered, ICE: s.cfg.ICEServers("camera")})
-	if old := s.registry.Register(cam); old != nil {
+	cam.mu.Unlock()
+	if old != nil {
 		old.Close()
 	}
 	c.log.Info("camera registered")

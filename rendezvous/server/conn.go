@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -30,6 +31,7 @@ var errTooLarge = errors.New("message too large")
 // ever blocks on a slow peer; a keepalive goroutine pings.
 type conn struct {
 	s    *Server
+	kind int // kindViewer or kindCamera
 	ws   *websocket.Conn
 	raw  net.Conn // under ws, to cut a close handshake short
 	addr string   // the limiter's key
@@ -52,10 +54,19 @@ type outgoing struct {
 	reason string
 }
 
-func (s *Server) newConn(ws *websocket.Conn, raw net.Conn, addr string, log *slog.Logger) *conn {
+// Kinds of connections, in the order Shutdown closes them.
+const (
+	kindViewer = iota
+	kindCamera
+)
+
+var kindNames = []string{kindViewer: "viewer", kindCamera: "camera"}
+
+func (s *Server) newConn(ws *websocket.Conn, raw net.Conn, kind int, addr string, log *slog.Logger) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		s:          s,
+		kind:       kind,
 		ws:         ws,
 		raw:        raw,
 		addr:       addr,
@@ -94,6 +105,10 @@ func (c *conn) read() (websocket.MessageType, []byte, error) {
 func parse(typ websocket.MessageType, b []byte) (*signaling.Envelope, error) {
 	if typ != websocket.MessageText {
 		return nil, errors.New("binary messages are not part of the protocol")
+	}
+	// Relayed text must be UTF-8 (RFC 6455), or browsers drop the connection.
+	if !utf8.Valid(b) {
+		return nil, errors.New("the message is not valid UTF-8")
 	}
 	return signaling.ParseEnvelope(b)
 }

@@ -10,6 +10,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,8 +165,8 @@ func setDefault[T comparable](v *T, def T) {
 // http.Server whose ReadHeaderTimeout is set, or use Serve.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/camera", s.serveWebSocket("camera", s.serveCamera))
-	mux.HandleFunc("GET /v1/view", s.serveWebSocket("viewer", s.serveViewer))
+	mux.HandleFunc("GET /v1/camera", s.serveWebSocket(kindCamera, s.serveCamera))
+	mux.HandleFunc("GET /v1/view", s.serveWebSocket(kindViewer, s.serveViewer))
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	return mux
 }
@@ -203,6 +205,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	// Viewers first, so that they hear of the shutdown rather than of
+	// their camera going offline.
+	slices.SortFunc(conns, func(a, b *conn) int { return cmp.Compare(a.kind, b.kind) })
 	for _, c := range conns {
 		c.fail(signaling.CodeUnavailable, "the server is shutting down", websocket.StatusGoingAway)
 	}
@@ -277,7 +282,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 
 // serveWebSocket accepts a WebSocket, applies the per-address connection
 // limit and hands the connection to serve.
-func (s *Server) serveWebSocket(kind string, serve func(*conn)) http.HandlerFunc {
+func (s *Server) serveWebSocket(kind int, serve func(*conn)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		if s.closed {
@@ -290,7 +295,13 @@ func (s *Server) serveWebSocket(kind string, serve func(*conn)) http.HandlerFunc
 		defer s.handlers.Done()
 
 		addr := clientAddr(r, s.cfg.TrustProxyHeaders)
-		log := s.log.With("conn", kind, "addr", addr)
+		log := s.log.With("conn", kindNames[kind], "addr", addr)
+		// Counted before the upgrade, so that a client whose upgrade has
+		// been answered is counted.
+		acquired := s.limiter.acquireConn(addr, s.cfg.Now())
+		if acquired {
+			defer s.limiter.releaseConn(addr, s.cfg.Now())
+		}
 		hw := &hijackWriter{ResponseWriter: w}
 		ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: true, // any Origin: see the package documentation
@@ -300,26 +311,19 @@ func (s *Server) serveWebSocket(kind string, serve func(*conn)) http.HandlerFunc
 			log.Debug("websocket handshake failed", "err", err)
 			return
 		}
-		c := s.newConn(ws, hw.conn, addr, log)
-		acquired := false
-		defer func() {
-			c.finish()
-			if acquired {
-				s.limiter.releaseConn(addr, s.cfg.Now())
-			}
-			s.forget(c)
-		}()
+		c := s.newConn(ws, hw.conn, kind, addr, log)
+		defer s.forget(c)
+		defer c.finish()
 
-		if !s.remember(c) {
+		switch {
+		case !s.remember(c):
 			c.fail(signaling.CodeUnavailable, "the server is shutting down", websocket.StatusGoingAway)
-			return
-		}
-		if acquired = s.limiter.acquireConn(addr, s.cfg.Now()); !acquired {
+		case !acquired:
 			log.Info("refused: too many connections")
 			c.fail(signaling.CodeRateLimited, "too many connections from your address", websocket.StatusTryAgainLater)
-			return
+		default:
+			serve(c)
 		}
-		serve(c)
 	}
 }
 
