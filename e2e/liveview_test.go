@@ -163,10 +163,18 @@ func TestStreamOutlivesTheRendezvous(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 
-	// A 6-second stream; the rendezvous dies 1.5 s into it.
+	// A 6-second stream; the rendezvous dies a second after the login.
+	logins := strings.Count(c.proc.output(), "viewer logged in")
 	done := make(chan watchRun, 1)
 	go func() { done <- watch(t, ctx, r, id, goodPassword, 180) }()
-	time.Sleep(1500 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(c.proc.output(), "viewer logged in") == logins {
+		if time.Now().After(deadline) {
+			t.Fatal("the viewer did not log in")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
 	r.kill()
 	w := <-done
 	if w.code != 0 || w.res.Frames < 180 {
@@ -180,7 +188,7 @@ func TestStreamOutlivesTheRendezvous(t *testing.T) {
 	// again by itself and a new viewer gets in.
 	r2 := startRendezvous(t, r.httpAddr)
 	before := strings.Count(c.proc.output(), "registered with the rendezvous")
-	deadline := time.Now().Add(40 * time.Second)
+	deadline = time.Now().Add(40 * time.Second)
 	for strings.Count(c.proc.output(), "registered with the rendezvous") == before {
 		if time.Now().After(deadline) {
 			t.Fatal("the camera did not register again")
