@@ -63,3 +63,44 @@ func (e *LockedError) Error() string {
 
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// passwordReasons names each password refusal for the wire: a camera sends
+// the name in a Command's Reason, and a viewer turns it back into the error.
+var passwordReasons = []struct {
+	reason string
+	err    error
+}{
+	{"too_short", ErrPasswordTooShort},
+	{"too_long", ErrPasswordTooLong},
+	{"not_text", ErrPasswordNotText},
+	{"control_character", ErrPasswordControl},
+	{"is_id", ErrPasswordIsID},
+	{"is_setup_code", ErrPasswordIsSetup},
+	{"repetitive", ErrPasswordRepetitive},
+	{"sequence", ErrPasswordSequence},
+	{"common", ErrPasswordCommon},
+	{"setup_code_shape", ErrPasswordSetupShape},
+}
+
+// PasswordReason returns the stable name of a password refusal returned by
+// CheckPassword or Store.SetPassword (e.g. "too_short"), or "" if err is not
+// one.
+func PasswordReason(err error) string {
+	for _, r := range passwordReasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return ""
+}
+
+// PasswordError returns the refusal named reason (see PasswordReason), or
+// nil if the name is unknown.
+func PasswordError(reason string) error {
+	for _, r := range passwordReasons {
+		if r.reason == reason {
+			return r.err
+		}
+	}
+	return nil
+}

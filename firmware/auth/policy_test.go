@@ -155,11 +155,36 @@ func FuzzCheckPassword(f *testing.F) {
 			}
 			return
 		}
-		if !strings.HasPrefix(err.Error(), "the password ") {
+		if !strings.HasPrefix(err.Error(), "the password ") || PasswordReason(err) == "" {
 			t.Fatalf("unexpected error %v", err)
 		}
 		if errors.Unwrap(err) != nil {
 			t.Fatalf("error %v is wrapped", err)
 		}
 	})
+}
+
+func TestPasswordReasons(t *testing.T) {
+	seen := make(map[string]bool)
+	for _, r := range passwordReasons {
+		if seen[r.reason] {
+			t.Fatalf("reason %q twice", r.reason)
+		}
+		seen[r.reason] = true
+		if got := PasswordReason(r.err); got != r.reason {
+			t.Errorf("PasswordReason(%v) = %q, want %q", r.err, got, r.reason)
+		}
+		if got := PasswordError(r.reason); got != r.err {
+			t.Errorf("PasswordError(%q) = %v", r.reason, got)
+		}
+	}
+	if PasswordReason(errors.New("disk full")) != "" || PasswordError("nope") != nil {
+		t.Error("unknown errors and reasons must map to nothing")
+	}
+	// Every error CheckPassword returns has a name.
+	for _, pw := range []string{"", "aaaaaaaaaaaa", "123456789012", "password1234", "\xff", "a\tbcdefghijklmn"} {
+		if err := CheckPassword(pw, testID(t), ""); PasswordReason(err) == "" {
+			t.Errorf("CheckPassword(%q) = %v has no reason name", pw, err)
+		}
+	}
 }
