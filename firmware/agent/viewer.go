@@ -228,7 +228,11 @@ func (vw *viewer) handshake(ctx context.Context, att *auth.Attempt, secrets *sig
 		return nil, false
 	}
 	if err := att.Succeed(); err != nil {
-		vw.log.Error("cannot reset the failure counter", "err", err)
+		// Out of time (already counted as a failure), or the counter could
+		// not be reset: either way this login does not count as a success.
+		vw.log.Warn("login refused after the confirmation", "err", err)
+		vw.refuse(ctx, denied)
+		return nil, false
 	}
 	succeeded = true
 	return ch, true
@@ -432,7 +436,7 @@ func (vw *viewer) command(cmd *signaling.Command) *signaling.Command {
 	case signaling.CmdSetPassword:
 		if err := vw.a.cfg.Store.SetPassword(cmd.Password); err != nil {
 			vw.log.Info("password change refused", "err", err)
-			return &signaling.Command{Cmd: signaling.CmdError, Reason: "refused", Message: err.Error()}
+			return &signaling.Command{Cmd: signaling.CmdError, Reason: auth.PasswordReason(err), Message: err.Error()}
 		}
 		vw.log.Info("password changed by a viewer")
 		return &signaling.Command{Cmd: signaling.CmdPasswordSet}
