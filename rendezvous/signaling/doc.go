@@ -29,8 +29,9 @@
 //
 // a Reed-Solomon parity check of distance 3: every error in one or two
 // characters, including every swap of two characters, is caught. IDs are shown
-// in seven groups of four, e.g. "7ZK3-0F9Q-...". Parsing ignores case, spaces
-// and dashes and reads O as 0 and I, L as 1. A string that fails the check is a
+// in seven groups of four, e.g. "7ZK3-0F9Q-...". Parsing reads the NFKC form
+// (full-width input works), ignores case, white space and dashes of any kind,
+// and reads O as 0 and I, L as 1. A string that fails the check is a
 // typo (ErrIDCheck: "check characters do not match"), never "camera offline".
 //
 // # Rendezvous connections
@@ -57,8 +58,9 @@
 //	"peercam-register-v1" 0x00 || version (2 bytes BE) || nonce (32) ||
 //	time (8 bytes BE, Unix ms) || ID (16) || SHA-256(login parameters' signing bytes)
 //
-// The server checks that SHA-512/256("peercam-id-v1" || key) starts with the
-// ID, that the signature is valid, that the nonce is the one it issued on this
+// The Registration's id is exactly ID.String() and its login parameters are
+// required (and must meet the minimum costs). The server checks that
+// SHA-512/256("peercam-id-v1" || key) starts with the ID, that the signature is valid, that the nonce is the one it issued on this
 // connection (single use, so a recorded proof cannot be replayed), and that the
 // time is within MaxClockSkew of its own clock. A second registration of the same
 // ID by the same key replaces the first (the camera reconnected); no other key
@@ -91,10 +93,16 @@
 //
 //	P = len(pw) || pw || len(idProver) || idProver || len(idVerifier) || idVerifier
 //
-// (lengths 8 bytes little-endian, pw the NFKC form of the password in UTF-8,
-// idProver empty, idVerifier the 16 ID bytes) and reduces the two 40-byte halves
-// to the SPAKE2+ scalars w0, w1 (RFC 9383 section 3.2). The camera stores only
-// (salt, costs, w0, L = w1*P).
+// (lengths 8 bytes little-endian, idProver empty, idVerifier the 16 ID bytes)
+// and reduces the two 40-byte halves to the SPAKE2+ scalars w0, w1 (RFC 9383
+// section 3.2). pw is CanonicalPassword of what was typed, in UTF-8: a
+// string shaped like a setup code (12 Crockford base32 characters, read like
+// an ID) becomes its 12 upper-case characters, anything else its NFKC form.
+// Cameras refuse passwords shaped like a setup code, so the two never meet.
+// The camera stores only (salt, costs, w0, L = w1*P).
+//
+// Bounds every side enforces on LoginParams: salt exactly 16 bytes, memory at
+// most 1 GiB and at least 8 KiB per lane, passes 1 to 16, lanes 1 to 16.
 //
 // # Login handshake (1.5 round trips, bodies of msg)
 //
