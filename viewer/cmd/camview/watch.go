@@ -59,7 +59,7 @@ func (l *loginFlags) config() (session.Config, error) {
 	}
 	id, err := signaling.ParseID(l.id)
 	if err != nil {
-		return c, fmt.Errorf("camera ID %q: %w", l.id, err)
+		return c, err // a sentence that starts with "camera ID:"
 	}
 	c = session.Config{Rendezvous: l.rendezvous, ID: id, Timeout: l.timeout}
 	if l.passwordFile != "" {
