@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -199,4 +202,44 @@ func TestStreamOutlivesTheRendezvous(t *testing.T) {
 	if w.code != 0 {
 		t.Fatalf("a new viewer could not connect after the restart: %s", w.stderr)
 	}
+}
+
+func TestVanishedViewerIsCleanedUp(t *testing.T) {
+	r, c, id := setUp(t)
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pwFile, []byte(goodPassword+"\n"), 0o600)
+	logins := strings.Count(c.proc.output(), "viewer logged in")
+	v := start(t, "camview", "watch", "-id", id, "-rendezvous", r.url, "-password-file", pwFile, "-key-cache", "none")
+	deadline := time.Now().Add(30 * time.Second)
+	for c.status().Viewers != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the viewer never counted (%d logins before)", logins)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The viewer vanishes without a word: no DTLS close, no WebSocket close.
+	v.kill()
+	deadline = time.Now().Add(30 * time.Second)
+	for c.status().Viewers != 0 || !strings.Contains(c.proc.output(), "video source stopped") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the camera still counts %d viewers", c.status().Viewers)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// status is `camctl status -json`.
+func (c *camera) status() (s struct {
+	Registered bool `json:"registered"`
+	Viewers    int  `json:"viewers"`
+}) {
+	c.t.Helper()
+	out, err := exec.Command(filepath.Join(bin, "camctl"), "-state", c.state, "status", "-json").Output()
+	if err != nil {
+		c.t.Fatalf("camctl status: %v", err)
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		c.t.Fatalf("camctl status -json: %v", err)
+	}
+	return s
 }
