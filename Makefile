@@ -1,0 +1,112 @@
+# Peercam: build, test, check and demo. `make` alone lists the targets.
+#
+# The one test command (README, and what .ci/run runs): make test-full
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+
+GO ?= go
+# The four binaries (DESIGN.md, "Parts and binaries").
+CMDS := ./firmware/cmd/camd ./viewer/cmd/camview ./rendezvous/cmd/rendezvousd ./tools/camctl
+# Everything but camd is cgo-free on ARM; camd links openh264 through cgo.
+CMDS_NOCGO := ./viewer/cmd/camview ./rendezvous/cmd/rendezvousd ./tools/camctl
+
+# Version stamped into the binaries (main.version, where a main declares it).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
+
+# Test knobs. Packages run two at a time (the CI machine has 2 cores).
+TEST_P ?= 2
+TEST_TIMEOUT ?= 20m
+# Build tags of the long tests that only the full suite runs (none yet).
+FULL_TAGS ?=
+TAGFLAG := $(if $(strip $(FULL_TAGS)),-tags '$(FULL_TAGS)')
+
+# Linter: staticcheck, run from the module proxy at a pinned version.
+STATICCHECK_VERSION ?= v0.8.2
+
+# Apt packages: scripts/install-deps.sh GROUP. SKIP_DEPS=1 skips it (other OS).
+SKIP_DEPS ?=
+deps_for = $(if $(SKIP_DEPS),@echo "deps: skipped (SKIP_DEPS=1)",scripts/install-deps.sh $(1))
+
+.PHONY: help
+help: ## list the targets
+	@echo "Peercam. Usage: make TARGET"
+	@echo
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@echo
+	@echo "The test command (what CI runs): make test-full"
+
+.PHONY: build
+build: ## build camd, camview, rendezvousd and camctl into bin/
+	CGO_ENABLED=1 $(GO) build $(BUILDFLAGS) -o bin/ $(CMDS)
+
+.PHONY: test
+test: ## quick suite: go test ./... (unit tests and loopback end to end)
+	$(call deps_for,test)
+	$(GO) test -p $(TEST_P) ./...
+
+.PHONY: test-full
+test-full: ## THE test command: full suite with the race detector, no cache (CI runs it)
+	$(call deps_for,test)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) $(TAGFLAG) ./...
+
+.PHONY: check
+check: vet fmt-check lint race cross ## vet, gofmt, staticcheck, go test -race, ARM cross builds
+
+.PHONY: vet
+vet: ## go vet ./...
+	$(GO) vet ./...
+
+.PHONY: fmt-check
+fmt-check: ## fail, listing them, if any Go file is not gofmt'ed
+	@files=$$(git ls-files -co --exclude-standard -- '*.go' | xargs -r gofmt -l); \
+	if [ -n "$$files" ]; then \
+		echo "gofmt: these files need gofmt -w:"; echo "$$files"; exit 1; \
+	fi; echo "gofmt: ok"
+
+.PHONY: fmt
+fmt: ## gofmt -w every Go file
+	git ls-files -co --exclude-standard -- '*.go' | xargs -r gofmt -w
+
+.PHONY: lint
+lint: ## staticcheck (pinned, fetched through the module proxy)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+.PHONY: race
+race: ## go test -race ./... (cached results allowed)
+	$(call deps_for,test)
+	CGO_ENABLED=1 $(GO) test -race -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: cross
+cross: ## build for linux/arm64, linux/arm GOARM=7 (both with cgo) and GOARM=6 (cgo-free) into dist/
+	$(call deps_for,cross)
+	@echo "== linux/arm64 (camd with cgo and openh264)"
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ \
+		$(GO) build $(BUILDFLAGS) -o dist/linux-arm64/ ./firmware/cmd/camd
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o dist/linux-arm64/ $(CMDS_NOCGO)
+	@echo "== linux/arm GOARM=7 (camd with cgo and openh264)"
+	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++ \
+		$(GO) build $(BUILDFLAGS) -o dist/linux-armv7/ ./firmware/cmd/camd
+	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o dist/linux-armv7/ $(CMDS_NOCGO)
+	@echo "== linux/arm GOARM=6 (cgo-free: no software encoder)"
+	GOOS=linux GOARCH=arm GOARM=6 CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o dist/linux-armv6/ $(CMDS)
+	@echo "== sizes"
+	@ls -l dist/linux-arm64 dist/linux-armv7 dist/linux-armv6
+
+.PHONY: demo
+demo: ## run a rendezvous, a test-pattern camera and a viewer on 127.0.0.1 (scripts/demo.sh)
+	$(call deps_for,demo)
+	scripts/demo.sh
+
+.PHONY: deps
+deps: ## install the apt packages builds and tests need (Debian; skips what is installed)
+	$(call deps_for,all)
+
+.PHONY: clean
+clean: ## remove bin/ and dist/
+	rm -rf bin dist

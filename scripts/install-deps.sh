@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Install the Debian packages Peercam's builds, tests and demo need.
+#
+#   scripts/install-deps.sh [all|test|demo|cross]...   (default: all)
+#
+# Idempotent: packages already installed are skipped (dpkg -s), and
+# apt-get update runs only when something is missing. Runs apt through sudo
+# when not root.
+set -euo pipefail
+
+# demo: cgo for camd (openh264) and ffprobe to check the video.
+demo_pkgs=(g++ ffmpeg ca-certificates)
+# test: the demo's, plus network namespaces and NAT for the NAT tests.
+test_pkgs=("${demo_pkgs[@]}" iproute2 nftables)
+# cross: C/C++ cross compilers for camd's cgo on arm64 and armv7.
+cross_pkgs=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
+
+die() { echo "install-deps: $*" >&2; exit 1; }
+
+groups=("$@")
+[ ${#groups[@]} -gt 0 ] || groups=(all)
+want=()
+for g in "${groups[@]}"; do
+	case "$g" in
+	all) want+=("${test_pkgs[@]}" "${cross_pkgs[@]}") ;;
+	test) want+=("${test_pkgs[@]}") ;;
+	demo) want+=("${demo_pkgs[@]}") ;;
+	cross) want+=("${cross_pkgs[@]}") ;;
+	*) die "unknown group \"$g\" (use all, test, demo or cross)" ;;
+	esac
+done
+
+command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && debian=1 || debian=
+[ -n "$debian" ] ||
+	die "not a Debian system: install these yourself, then run make with SKIP_DEPS=1: ${want[*]}"
+
+missing=()
+for p in "${want[@]}"; do
+	case " ${missing[*]} " in *" $p "*) continue ;; esac
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all present (${groups[*]})"
+	exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to install: ${missing[*]}"
+	sudo=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+	die "apt-get update failed"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+	die "apt-get install failed: ${missing[*]}"
+echo "install-deps: done"
