@@ -18,6 +18,7 @@
 //	unsubscribe := b.Subscribe(track)
 //	// when it reports Failed or Closed (or the session ends):
 //	unsubscribe()
+//	pc.Close() // after Failed too: that ends ServeRTCP
 //
 // Subscribe only when the PeerConnection is connected: pion drops samples
 // written before DTLS is up, and with them the keyframe forced for the

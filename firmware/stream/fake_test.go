@@ -25,6 +25,8 @@ type fakeSource struct {
 	starts  int
 	closes  int
 	forced  atomic.Int32
+	reads   int // ReadFrame calls
+	sent    int // frames handed over by send
 	startFn func() error
 }
 
@@ -55,6 +57,7 @@ func (f *fakeSource) Start(context.Context) error {
 func (f *fakeSource) ReadFrame(ctx context.Context) (media.Frame, error) {
 	f.mu.Lock()
 	stop := f.stop
+	f.reads++
 	f.mu.Unlock()
 	if stop == nil {
 		return media.Frame{}, media.ErrClosed
@@ -90,7 +93,8 @@ func (f *fakeSource) counts() (starts, closes int, running bool) {
 	return f.starts, f.closes, f.stop != nil
 }
 
-// send hands one frame to the Broadcaster's read loop.
+// send hands one frame to the Broadcaster's read loop and waits until the
+// loop has delivered it (it asks for the next frame only then).
 func (f *fakeSource) send(t *testing.T, fr media.Frame) {
 	t.Helper()
 	select {
@@ -98,6 +102,17 @@ func (f *fakeSource) send(t *testing.T, fr media.Frame) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the Broadcaster does not read the source")
 	}
+	// ReadFrame call number n returned frame number n (counting from
+	// one); call n+1 comes after the delivery.
+	f.mu.Lock()
+	f.sent++
+	n := f.sent
+	f.mu.Unlock()
+	eventually(t, "frame delivered", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.reads > n
+	})
 }
 
 var frameSeq atomic.Int64
