@@ -78,7 +78,7 @@ func (cam *camera) Leave(session string) {
 }
 
 func (cam *camera) Close() {
-	cam.c.log.Info("camera replaced by a new connection")
+	cam.c.log().Info("camera replaced by a new connection")
 	cam.end()
 	cam.c.close(websocket.StatusPolicyViolation, "replaced by a new connection")
 }
@@ -127,14 +127,14 @@ func (s *Server) serveCamera(c *conn) {
 		if errors.Is(err, signaling.ErrVersion) {
 			code = signaling.CodeVersion
 		}
-		c.log.Info("registration refused", "reason", proofReason(err))
-		c.log.Debug("registration refused", "err", err)
+		c.log().Info("registration refused", "reason", proofReason(err))
+		c.log().Debug("registration refused", "err", err)
 		c.fail(code, err.Error(), websocket.StatusPolicyViolation)
 		return
 	}
 	stop()
 
-	c.log = c.log.With("id", shortID(id))
+	c.setID(id)
 	cam := &camera{
 		s:        s,
 		c:        c,
@@ -153,11 +153,11 @@ func (s *Server) serveCamera(c *conn) {
 	if old != nil {
 		old.Close()
 	}
-	c.log.Info("camera registered")
+	c.log().Info("camera registered")
 	defer func() {
 		s.registry.Unregister(cam)
 		cam.end()
-		c.log.Info("camera disconnected")
+		c.log().Info("camera disconnected")
 	}()
 
 	for {
@@ -213,14 +213,14 @@ func (cam *camera) handle(typ websocket.MessageType, b []byte) {
 			err = e.Login.CheckStrength()
 		}
 		if err != nil {
-			c.log.Info("login parameters refused", "err", err)
+			c.log().Info("login parameters refused", "err", err)
 			c.sendError(signaling.CodeBadProof, err.Error())
 			return
 		}
 		cam.mu.Lock()
 		cam.login = e.Login
 		cam.mu.Unlock()
-		c.log.Info("login parameters updated")
+		c.log().Info("login parameters updated")
 
 	default:
 		c.sendError(signaling.CodeBadRequest, unexpected(e.Type))

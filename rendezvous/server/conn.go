@@ -35,7 +35,7 @@ type conn struct {
 	ws   *websocket.Conn
 	raw  net.Conn // under ws, to cut a close handshake short
 	addr string   // the limiter's key
-	log  *slog.Logger
+	logp atomic.Pointer[slog.Logger]
 
 	ctx    context.Context // done when the connection is aborted
 	cancel context.CancelFunc
@@ -70,19 +70,28 @@ func (s *Server) newConn(ws *websocket.Conn, raw net.Conn, kind int, addr string
 		ws:         ws,
 		raw:        raw,
 		addr:       addr,
-		log:        log,
 		ctx:        ctx,
 		cancel:     cancel,
 		queue:      make(chan outgoing, sendQueueLen),
 		writerDone: make(chan struct{}),
 		pingerDone: make(chan struct{}),
 	}
+	c.logp.Store(log)
 	// One byte more than the limit: read sees an oversized message and can
 	// still answer too_large before closing; the library would just close.
 	ws.SetReadLimit(signaling.MaxMessageSize + 1)
 	go c.writeLoop()
 	go c.keepalive()
 	return c
+}
+
+// log returns the connection's logger.
+func (c *conn) log() *slog.Logger { return c.logp.Load() }
+
+// setID adds the ID of the camera the connection is for (its first group)
+// to its logs.
+func (c *conn) setID(id signaling.ID) {
+	c.logp.Store(c.log().With("id", shortID(id)))
 }
 
 // read returns the next message, or errTooLarge.
@@ -129,19 +138,23 @@ func (c *conn) sendSpare(b []byte, spare int) bool {
 	return c.enqueue(outgoing{data: b}, spare)
 }
 
-// enqueue queues m. If the queue is full and spare is zero, it drops the
-// peer.
+// enqueue queues m unless the connection is closing. If the queue is full
+// and spare is zero, it drops the peer.
 func (c *conn) enqueue(m outgoing, spare int) bool {
 	if c.closing.Load() {
 		return false
 	}
+	return c.push(m, spare)
+}
+
+func (c *conn) push(m outgoing, spare int) bool {
 	select {
 	case c.queue <- m:
 		return true
 	default:
 	}
 	if spare == 0 {
-		c.log.Info("dropping a peer that does not read its messages")
+		c.log().Info("dropping a peer that does not read its messages")
 		c.abort()
 	}
 	return false
@@ -151,20 +164,24 @@ func (c *conn) enqueue(m outgoing, spare int) bool {
 func (c *conn) sendEnvelope(e *signaling.Envelope) bool {
 	b, err := e.Marshal()
 	if err != nil {
-		c.log.Error("encode message", "type", e.Type, "err", err)
+		c.log().Error("encode message", "type", e.Type, "err", err)
 		return false
 	}
 	return c.send(b)
 }
 
-// fail sends an error message and closes the connection.
+// fail sends an error message and closes the connection, unless it is
+// closing already.
 func (c *conn) fail(code, message string, status websocket.StatusCode) {
-	if c.closing.Load() {
+	b, err := (&signaling.Envelope{Type: signaling.TypeError, Code: code, Message: message}).Marshal()
+	if c.closing.Swap(true) {
 		return
 	}
-	c.log.Debug("refused", "code", code, "message", message)
-	c.sendEnvelope(&signaling.Envelope{Type: signaling.TypeError, Code: code, Message: message})
-	c.close(status, code)
+	c.log().Debug("refused", "code", code, "message", message)
+	if err == nil && !c.push(outgoing{data: b}, 0) {
+		return
+	}
+	c.push(outgoing{close: true, status: status, reason: code}, 0)
 }
 
 // close closes the connection once the messages queued so far are written.
@@ -172,11 +189,7 @@ func (c *conn) close(status websocket.StatusCode, reason string) {
 	if c.closing.Swap(true) {
 		return
 	}
-	select {
-	case c.queue <- outgoing{close: true, status: status, reason: reason}:
-	default:
-		c.abort()
-	}
+	c.push(outgoing{close: true, status: status, reason: reason}, 0)
 }
 
 // abort ends the connection at once, without a close handshake.
@@ -220,7 +233,7 @@ func (c *conn) writeLoop() {
 		cancel()
 		if err != nil {
 			if c.ctx.Err() == nil {
-				c.log.Debug("write failed", "err", err)
+				c.log().Debug("write failed", "err", err)
 			}
 			c.abort()
 			return
@@ -249,7 +262,7 @@ func (c *conn) keepalive() {
 		cancel()
 		if err != nil {
 			if c.ctx.Err() == nil && !c.closing.Load() {
-				c.log.Info("dropping a peer that does not answer pings")
+				c.log().Info("dropping a peer that does not answer pings")
 				c.abort()
 			}
 			return
@@ -280,7 +293,7 @@ var _ http.Hijacker = (*hijackWriter)(nil)
 // HandshakeTimeout.
 func (c *conn) handshakeTimer(what string) (stop func()) {
 	t := time.AfterFunc(c.s.cfg.HandshakeTimeout, func() {
-		c.log.Debug("handshake timeout")
+		c.log().Debug("handshake timeout")
 		c.fail(signaling.CodeBadRequest, "no "+what+" within "+c.s.cfg.HandshakeTimeout.String(), websocket.StatusPolicyViolation)
 	})
 	var once sync.Once
@@ -289,7 +302,7 @@ func (c *conn) handshakeTimer(what string) (stop func()) {
 
 // sendError sends an error message; the connection stays open.
 func (c *conn) sendError(code, message string) {
-	c.log.Debug("error sent", "code", code, "message", message)
+	c.log().Debug("error sent", "code", code, "message", message)
 	c.sendEnvelope(&signaling.Envelope{Type: signaling.TypeError, Code: code, Message: message})
 }
 
@@ -297,11 +310,11 @@ func (c *conn) sendError(code, message string) {
 // too_large, or just noting that the peer has gone.
 func (c *conn) readFailed(err error) {
 	if errors.Is(err, errTooLarge) {
-		c.log.Info("refused: message too large")
+		c.log().Info("refused: message too large")
 		c.fail(signaling.CodeTooLarge, fmt.Sprintf("a message may have at most %d bytes", signaling.MaxMessageSize), websocket.StatusMessageTooBig)
 		return
 	}
 	if c.ctx.Err() == nil && !c.closing.Load() {
-		c.log.Debug("read failed", "err", err)
+		c.log().Debug("read failed", "err", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/peercam/peercam/rendezvous/rendezvoustest"
+	"github.com/peercam/peercam/rendezvous/server"
 	"github.com/peercam/peercam/rendezvous/signaling"
 )
 
@@ -28,14 +28,9 @@ type peer struct {
 
 func dial(t *testing.T, url string, header http.Header) *peer {
 	t.Helper()
-	return dialWith(t, url, &websocket.DialOptions{HTTPHeader: header})
-}
-
-func dialWith(t *testing.T, url string, opts *websocket.DialOptions) *peer {
-	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, opts)
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -161,9 +156,9 @@ func newIdentity(t *testing.T) *identity {
 }
 
 // challenge dials /v1/camera and reads the challenge.
-func challenge(t *testing.T, rv *rendezvoustest.Rendezvous) (*peer, *signaling.Envelope) {
+func challenge(t *testing.T, base string) (*peer, *signaling.Envelope) {
 	t.Helper()
-	p := dial(t, rv.URL+"/v1/camera", nil)
+	p := dial(t, base+"/v1/camera", nil)
 	ch := p.expect(signaling.TypeChallenge)
 	if len(ch.Nonce) != signaling.NonceSize {
 		t.Fatalf("challenge nonce has %d bytes", len(ch.Nonce))
@@ -172,9 +167,9 @@ func challenge(t *testing.T, rv *rendezvoustest.Rendezvous) (*peer, *signaling.E
 }
 
 // register connects as the camera and registers.
-func (c *identity) register(t *testing.T, rv *rendezvoustest.Rendezvous) *peer {
+func (c *identity) register(t *testing.T, base string) *peer {
 	t.Helper()
-	p, ch := challenge(t, rv)
+	p, ch := challenge(t, base)
 	reg, err := signaling.SignRegistration(c.priv, ch.Nonce, time.UnixMilli(ch.Time), c.login)
 	if err != nil {
 		t.Fatal(err)
@@ -185,17 +180,17 @@ func (c *identity) register(t *testing.T, rv *rendezvoustest.Rendezvous) *peer {
 }
 
 // open connects as a viewer and opens a session to id.
-func open(t *testing.T, rv *rendezvoustest.Rendezvous, id string, header http.Header) (*peer, *signaling.Envelope) {
+func open(t *testing.T, base, id string, header http.Header) (*peer, *signaling.Envelope) {
 	t.Helper()
-	p := dial(t, rv.URL+"/v1/view", header)
+	p := dial(t, base+"/v1/view", header)
 	p.send(&signaling.Envelope{Type: signaling.TypeOpen, ID: id})
 	return p, p.recv()
 }
 
 // openOK opens a session to c, which must succeed.
-func (c *identity) openOK(t *testing.T, rv *rendezvoustest.Rendezvous) *peer {
+func (c *identity) openOK(t *testing.T, base string) *peer {
 	t.Helper()
-	p, e := open(t, rv, c.id.String(), nil)
+	p, e := open(t, base, c.id.String(), nil)
 	if e.Type != signaling.TypeOpened {
 		t.Fatalf("open: got %+v", e)
 	}
@@ -222,18 +217,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func forwardedFrom(addr string) http.Header {
 	return http.Header{"X-Forwarded-For": {"198.51.100.1, " + addr}}
 }
-
-// smallBuffers dials with a small receive buffer, so that a peer that does
-// not read is soon seen not to.
-var smallBuffers = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
-	DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			err = c.(*net.TCPConn).SetReadBuffer(4096)
-		}
-		return c, err
-	},
-}}}
 
 // collect reads p in the background until the connection ends, as a client
 // does; wait returns what was read and the close status.
@@ -265,4 +248,37 @@ func (p *peer) collect() (wait func() ([]*signaling.Envelope, websocket.StatusCo
 // isError reports whether msgs is the one error message with code.
 func isError(msgs []*signaling.Envelope, code string) bool {
 	return len(msgs) == 1 && msgs[0] != nil && msgs[0].Type == signaling.TypeError && msgs[0].Code == code
+}
+
+// startSmallBuffers starts a server whose sockets have small send buffers,
+// so that a peer that does not read fills them soon, and returns its base
+// URL.
+func startSmallBuffers(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	srv, err := server.New(server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(smallBufferListener{ln}) }()
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		<-served
+	})
+	return srv, "ws://" + ln.Addr().String()
+}
+
+// smallBufferListener gives accepted connections small send buffers.
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		c.(*net.TCPConn).SetWriteBuffer(4096)
+	}
+	return c, err
 }

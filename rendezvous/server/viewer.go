@@ -20,7 +20,7 @@ func (v *viewer) Deliver(body json.RawMessage) {
 	b, err := relayFrame("", body)
 	if err != nil {
 		// Not possible: the camera's msg carried body and more.
-		v.c.log.Error("relay to viewer", "err", err)
+		v.c.log().Error("relay to viewer", "err", err)
 		return
 	}
 	v.c.send(b)
@@ -55,7 +55,7 @@ func (s *Server) serveViewer(c *conn) {
 		return
 	}
 	if !s.limiter.takeSession(c.addr, s.cfg.Now()) {
-		c.log.Info("refused: too many sessions")
+		c.log().Info("refused: too many sessions")
 		c.fail(signaling.CodeRateLimited, "too many sessions from your address: try again in a minute", websocket.StatusTryAgainLater)
 		return
 	}
@@ -64,17 +64,17 @@ func (s *Server) serveViewer(c *conn) {
 		c.fail(signaling.CodeBadRequest, err.Error(), websocket.StatusNormalClosure)
 		return
 	}
-	c.log = c.log.With("id", shortID(id))
+	c.setID(id)
 	cam := s.registry.Lookup(id)
 	if cam == nil {
-		c.log.Debug("open: camera offline")
+		c.log().Debug("open: camera offline")
 		c.fail(signaling.CodeOffline, "the camera is offline", websocket.StatusNormalClosure)
 		return
 	}
 	op, err := cam.Open(&viewer{c: c})
 	switch {
 	case errors.Is(err, ErrCameraFull):
-		c.log.Info("open refused: camera full")
+		c.log().Info("open refused: camera full")
 		c.fail(signaling.CodeUnavailable, err.Error(), websocket.StatusTryAgainLater)
 		return
 	case err != nil:
@@ -83,11 +83,11 @@ func (s *Server) serveViewer(c *conn) {
 	}
 	stop()
 	s.sessions.Add(1)
-	c.log.Info("session opened")
+	c.log().Info("session opened")
 	defer func() {
 		cam.Leave(op.Session)
 		s.sessions.Add(-1)
-		c.log.Info("session ended")
+		c.log().Info("session ended")
 	}()
 	c.sendEnvelope(&signaling.Envelope{
 		Type:  signaling.TypeOpened,
@@ -126,7 +126,7 @@ func handleViewer(c *conn, cam Camera, session string, typ websocket.MessageType
 		case errors.Is(err, signaling.ErrTooLarge):
 			c.sendError(signaling.CodeTooLarge, "the message is too large to relay")
 		case errors.Is(err, ErrCameraSlow):
-			c.log.Info("session ended: camera not keeping up")
+			c.log().Info("session ended: camera not keeping up")
 			c.fail(signaling.CodeRateLimited, err.Error(), websocket.StatusTryAgainLater)
 		case err != nil:
 			c.fail(signaling.CodeOffline, "the camera went offline", websocket.StatusNormalClosure)

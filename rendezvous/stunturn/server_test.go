@@ -8,11 +8,13 @@ import (
 
 	"github.com/pion/stun/v4"
 
+	"github.com/peercam/peercam/internal/leaktest"
 	"github.com/peercam/peercam/rendezvous/stunturn"
 )
 
 func startServer(t *testing.T) *stunturn.Server {
 	t.Helper()
+	leaktest.Check(t)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +116,7 @@ func errorCode(t *testing.T, res *stun.Message) stun.ErrorCode {
 }
 
 func TestCloseStops(t *testing.T) {
+	leaktest.Check(t)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
