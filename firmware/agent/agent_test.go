@@ -10,13 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/peercam/peercam/firmware/agent"
 	"github.com/peercam/peercam/firmware/auth"
 	"github.com/peercam/peercam/firmware/media"
 	"github.com/peercam/peercam/firmware/stream"
 	"github.com/peercam/peercam/internal/leaktest"
+	"github.com/peercam/peercam/internal/rtc"
 	"github.com/peercam/peercam/rendezvous/rendezvoustest"
 	"github.com/peercam/peercam/rendezvous/signaling"
+	"github.com/peercam/peercam/rendezvous/wsconn"
 	"github.com/peercam/peercam/viewer/h264sink"
 	"github.com/peercam/peercam/viewer/session"
 )
@@ -106,6 +110,7 @@ func (k *memKeys) Put(id signaling.ID, _ ed25519.PublicKey, login [32]byte, w0, 
 type camera struct {
 	a      *agent.Agent
 	store  *auth.Store
+	guard  *auth.Guard
 	src    *pacedSource
 	cancel context.CancelFunc
 	done   chan error
@@ -137,7 +142,7 @@ func startCamera(t *testing.T, url, password string) *camera {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &camera{a: a, store: store, src: src, cancel: cancel, done: make(chan error, 1)}
+	c := &camera{a: a, store: store, guard: guard, src: src, cancel: cancel, done: make(chan error, 1)}
 	go func() { c.done <- a.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -305,4 +310,95 @@ func TestOfflineAndTypo(t *testing.T) {
 	if !errors.Is(err, session.ErrOffline) {
 		t.Errorf("unregistered camera: %v, want ErrOffline", err)
 	}
+}
+
+// rawViewer speaks the protocol by hand, as a hostile viewer would.
+type rawViewer struct {
+	t    *testing.T
+	conn *wsconn.Conn
+}
+
+func openRaw(t *testing.T, url string, id signaling.ID) (*rawViewer, *signaling.Envelope) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := wsconn.Dial(ctx, url, "view", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	if err := c.Send(ctx, &signaling.Envelope{Type: signaling.TypeOpen, ID: id.String()}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.Recv(ctx)
+	if err != nil || e.Type != signaling.TypeOpened {
+		t.Fatalf("open: %+v %v", e, err)
+	}
+	return &rawViewer{t: t, conn: c}, e
+}
+
+func (r *rawViewer) send(body string) {
+	r.t.Helper()
+	if err := r.conn.Send(context.Background(), &signaling.Envelope{Type: signaling.TypeMsg, Body: []byte(body)}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawViewer) recvBody() any {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	e, err := r.conn.Recv(ctx)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	m, err := signaling.ParseBody(e.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
+// A malformed message gets the same answer as a wrong password; once a
+// handshake has begun, it counts as a failure.
+func TestMalformedMessagesAreDenied(t *testing.T) {
+	leaktest.Check(t)
+	rv := rendezvoustest.Start(t)
+	cam := startCamera(t, rv.URL, pw)
+
+	r, _ := openRaw(t, rv.URL, cam.a.ID())
+	r.send(`{"type":"hello","version":1}`)
+	if m, ok := r.recvBody().(*signaling.Refused); !ok || m.Reason != signaling.ReasonDenied {
+		t.Fatalf("malformed hello: %+v", m)
+	}
+	if n := cam.guard.Status().Failures; n != 0 {
+		t.Errorf("a malformed hello counted %d failures; no handshake began", n)
+	}
+
+	// A well-formed hello (wrong password), then a malformed confirm.
+	r2, opened := openRaw(t, rv.URL, cam.a.ID())
+	w0, w1, err := signaling.DeriveScalars("not the password at all", cam.a.ID(), opened.Login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := rtc.NewAPI(rtc.Options{LoopbackOnly: true})
+	pc, _ := api.NewPeerConnection(webrtc.Configuration{})
+	defer pc.Close()
+	pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+	offer, _ := pc.CreateOffer(nil)
+	pc.SetLocalDescription(offer)
+	_, hello, err := signaling.NewViewerHandshake(cam.a.ID(), opened.Key, opened.Login, w0, w1, pc.LocalDescription().SDP, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := signaling.MarshalBody(hello)
+	r2.send(string(b))
+	if _, ok := r2.recvBody().(*signaling.Answer); !ok {
+		t.Fatal("no answer to a well-formed hello")
+	}
+	r2.send(`{"type":"confirm","confirm":"AAAA"}`)
+	if m, ok := r2.recvBody().(*signaling.Refused); !ok || m.Reason != signaling.ReasonDenied {
+		t.Fatalf("malformed confirm: %+v", m)
+	}
+	waitFor(t, "the failure to be counted", func() bool { return cam.guard.Status().Failures == 1 })
 }

@@ -122,6 +122,9 @@ func (vw *viewer) run(ctx context.Context) {
 	a := vw.a
 	body, err := vw.next(ctx, a.cfg.StepTimeout)
 	if err != nil {
+		if errors.Is(err, signaling.ErrMalformed) || errors.Is(err, signaling.ErrTooLarge) {
+			vw.refuse(ctx, denied)
+		}
 		return
 	}
 	hello, ok := body.(*signaling.Hello)
@@ -213,6 +216,9 @@ func (vw *viewer) handshake(ctx context.Context, att *auth.Attempt, secrets *sig
 	}
 	body, err := vw.next(ctx, a.cfg.StepTimeout)
 	if err != nil {
+		if errors.Is(err, signaling.ErrMalformed) || errors.Is(err, signaling.ErrTooLarge) {
+			vw.refuse(ctx, denied) // the same answer as a wrong password
+		}
 		vw.log.Info("login abandoned", "err", err)
 		return nil, false
 	}

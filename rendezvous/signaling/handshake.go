@@ -3,6 +3,7 @@ package signaling
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -263,7 +264,8 @@ type ViewerHandshake struct {
 
 // NewViewerHandshake starts a login to the camera id whose key and login
 // parameters the rendezvous reported. w0 and w1 come from DeriveScalars (or a
-// cache of them); offer is the viewer's complete SDP offer. It checks that the
+// cache of them); offer is the viewer's complete SDP offer; rnd nil means
+// crypto/rand. It checks that the
 // key is the one the ID names and that the parameters are signed by it, so a
 // rendezvous cannot substitute either.
 func NewViewerHandshake(id ID, key ed25519.PublicKey, login *LoginParams, w0, w1 []byte, offer string, rnd io.Reader) (*ViewerHandshake, *Hello, error) {
@@ -278,6 +280,9 @@ func NewViewerHandshake(id ID, key ed25519.PublicKey, login *LoginParams, w0, w1
 	}
 	if err := checkSDP("offer", offer); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if rnd == nil {
+		rnd = rand.Reader
 	}
 	session := make([]byte, SessionIDSize)
 	if _, err := io.ReadFull(rnd, session); err != nil {
