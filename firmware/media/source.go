@@ -55,8 +55,10 @@ type Source interface {
 
 	// Start opens the device or encoder and begins producing frames. ctx
 	// bounds the start-up only; the source runs until Close. The first
-	// frame after Start is a keyframe. Start on a started Source does
-	// nothing and returns nil.
+	// frame after Start must be a keyframe (with SPS and PPS): a device
+	// that may begin mid-GOP is told to make one, or the source skips to
+	// it. The stream package relies on this when the first viewer
+	// arrives. Start on a started Source does nothing and returns nil.
 	Start(ctx context.Context) error
 
 	// ReadFrame blocks until the next frame is ready and returns it. It
