@@ -30,7 +30,8 @@ type viewer struct {
 
 	mu          sync.Mutex
 	pc          *webrtc.PeerConnection
-	pending     *pendingMedia // the track, until the login succeeds
+	pending     *pendingMedia // the track, until it joins the stream
+	confirmed   bool          // the viewer proved the password
 	unsubscribe func()
 	closed      bool
 }
@@ -259,7 +260,7 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 	vw.mu.Lock()
 	vw.pc = pc
 	vw.mu.Unlock()
-	track, err := webrtc.NewTrackLocalStaticSample(rtc.H264, "video", "peercam")
+	track, err := stream.NewTrack()
 	if err != nil {
 		return "", err
 	}
@@ -269,6 +270,8 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 	}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			vw.attach()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			vw.mu.Lock()
 			mine := vw.pc == pc // not one closePC let go of on purpose
@@ -322,8 +325,9 @@ func (vw *viewer) iceServers() []signaling.ICEServer {
 	return out
 }
 
-// startMedia attaches the confirmed viewer's track to the stream: the
-// broadcaster forces a keyframe, so the first frame is decodable at once.
+// startMedia marks the viewer confirmed; its track joins the stream once
+// DTLS is up too (attach), since pion drops samples written before that,
+// and with them the keyframe forced for the newcomer.
 func (vw *viewer) startMedia() {
 	a := vw.a
 	vw.mu.Lock()
@@ -331,9 +335,9 @@ func (vw *viewer) startMedia() {
 		vw.mu.Unlock()
 		return
 	}
-	p := vw.pending
-	vw.pending = nil
-	vw.unsubscribe = a.cfg.Video.Subscribe(p.track)
+	vw.confirmed = true
+	sender := vw.pending.sender
+	connected := vw.pc != nil && vw.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	vw.mu.Unlock()
 
 	a.mu.Lock()
@@ -344,10 +348,25 @@ func (vw *viewer) startMedia() {
 	a.sessions.Add(1)
 	go func() {
 		defer a.sessions.Done()
-		if err := stream.ServeRTCP(p.sender, a.cfg.Video); err != nil {
+		if err := stream.ServeRTCP(sender, a.cfg.Video); err != nil {
 			vw.log.Debug("RTCP ended", "err", err)
 		}
 	}()
+	if connected {
+		vw.attach()
+	}
+}
+
+// attach subscribes a confirmed, connected viewer's track to the stream:
+// the broadcaster forces a keyframe, so its first frame is decodable at once.
+func (vw *viewer) attach() {
+	vw.mu.Lock()
+	defer vw.mu.Unlock()
+	if vw.closed || !vw.confirmed || vw.pending == nil {
+		return
+	}
+	vw.unsubscribe = vw.a.cfg.Video.Subscribe(vw.pending.track)
+	vw.pending = nil
 }
 
 // closePC drops the PeerConnection of a session that must not get media.

@@ -4,18 +4,13 @@ import (
 	"fmt"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/peercam/peercam/internal/rtc"
 )
 
-// H264 is the codec of the camera's video track: H.264 constrained
-// baseline, level 3.1, packetization mode 1 (FU-A), which every browser
-// decodes and which openh264 and the Pi's encoder produce. The
-// PeerConnection's MediaEngine must offer a matching codec; pion matches on
-// the profile and packetization mode, not the level.
-var H264 = webrtc.RTPCodecCapability{
-	MimeType:    webrtc.MimeTypeH264,
-	ClockRate:   90000,
-	SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-}
+// H264 is the codec of the camera's video track (internal/rtc, where the
+// MediaEngine registers it): constrained baseline, packetization mode 1.
+var H264 = rtc.H264
 
 var _ Sink = (*webrtc.TrackLocalStaticSample)(nil)
 
