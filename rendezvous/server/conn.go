@@ -290,14 +290,23 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 var _ http.Hijacker = (*hijackWriter)(nil)
 
 // handshakeTimer fails the connection if stop is not called within
-// HandshakeTimeout.
+// HandshakeTimeout. Once stop returns, the timer has either not fired or
+// finished.
 func (c *conn) handshakeTimer(what string) (stop func()) {
+	fired := make(chan struct{})
 	t := time.AfterFunc(c.s.cfg.HandshakeTimeout, func() {
+		defer close(fired)
 		c.log().Debug("handshake timeout")
 		c.fail(signaling.CodeBadRequest, "no "+what+" within "+c.s.cfg.HandshakeTimeout.String(), websocket.StatusPolicyViolation)
 	})
 	var once sync.Once
-	return func() { once.Do(func() { t.Stop() }) }
+	return func() {
+		once.Do(func() {
+			if !t.Stop() {
+				<-fired
+			}
+		})
+	}
 }
 
 // sendError sends an error message; the connection stays open.

@@ -105,7 +105,8 @@ type Server struct {
 	sessions atomic.Int64
 
 	mu       sync.Mutex
-	closed   bool
+	closed   bool // Shutdown has begun
+	cut      bool // Shutdown's context has ended: abort connections
 	conns    map[*conn]struct{}
 	https    []*http.Server
 	handlers sync.WaitGroup
@@ -226,6 +227,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		s.mu.Lock()
+		s.cut = true
 		for c := range s.conns {
 			c.abort()
 		}
@@ -327,15 +329,16 @@ func (s *Server) serveWebSocket(kind int, serve func(*conn)) http.HandlerFunc {
 	}
 }
 
-// remember adds c to the connections Shutdown closes, unless it has begun.
+// remember adds c to the connections Shutdown closes. It reports false if
+// Shutdown has begun; if Shutdown's deadline has passed too, it aborts c.
 func (s *Server) remember(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
 	s.conns[c] = struct{}{}
-	return true
+	if s.cut {
+		c.abort()
+	}
+	return !s.closed
 }
 
 func (s *Server) forget(c *conn) {
