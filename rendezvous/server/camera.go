@@ -133,6 +133,9 @@ func (s *Server) serveCamera(c *conn) {
 		return
 	}
 	stop()
+	if c.closing.Load() {
+		return // timed out after all
+	}
 
 	c.setID(id)
 	cam := &camera{
@@ -146,9 +149,10 @@ func (s *Server) serveCamera(c *conn) {
 	// Viewers find the camera once it is registered, and reach it only
 	// through cam.mu: holding it makes "registered" the camera's first
 	// message and its registration visible to any viewer it is followed by.
+	registered := &signaling.Envelope{Type: signaling.TypeRegistered, ICE: s.cfg.ICEServers("camera")}
 	cam.mu.Lock()
 	old := s.registry.Register(cam)
-	c.sendEnvelope(&signaling.Envelope{Type: signaling.TypeRegistered, ICE: s.cfg.ICEServers("camera")})
+	c.sendEnvelope(registered)
 	cam.mu.Unlock()
 	if old != nil {
 		old.Close()

@@ -82,6 +82,10 @@ func (s *Server) serveViewer(c *conn) {
 		return
 	}
 	stop()
+	if c.closing.Load() {
+		cam.Leave(op.Session) // timed out after all
+		return
+	}
 	s.sessions.Add(1)
 	c.log().Info("session opened")
 	defer func() {
