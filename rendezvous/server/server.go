@@ -7,6 +7,31 @@
 // The server holds only what is connected now; it keeps no list of cameras
 // and no secrets. Everything it relays is end-to-end authenticated by the
 // camera and the viewer, so the WebSocket endpoints accept any Origin.
+//
+// Where the protocol leaves it open, the server behaves like this:
+//
+//   - A connection that fails its handshake (a refused registration or
+//     open: bad_proof, version, bad_request, offline, unavailable,
+//     rate_limited) gets one error message and is closed. A viewer
+//     connection carries one session; to retry, connect again.
+//   - After the handshake a bad message (malformed, binary, not valid
+//     UTF-8, of an unknown type or of the other side's) gets error
+//     bad_request and the connection stays. A message over MaxMessageSize
+//     gets too_large and the connection is closed (status 1009).
+//   - A camera's msg for a session that has ended is answered with close
+//     for that session (a close for it is ignored). A refused login gets bad_proof; the
+//     previous parameters stay. A login that is accepted is not answered.
+//   - When the viewer sends close or goes away, the camera gets close for
+//     the session. When the camera closes a session, the viewer gets close;
+//     when the camera goes away (or registers again on a new connection),
+//     its viewers get error offline. Either way the viewer's connection is
+//     then closed.
+//   - A peer that does not take its messages (its queue of 64 fills up) is
+//     dropped; a viewer whose camera is not taking messages gets
+//     rate_limited and its session ends, so that it cannot crowd out the
+//     camera's other sessions.
+//   - Shutdown sends every peer error unavailable and closes with status
+//     1001 (going away).
 package server
 
 import (
