@@ -7,6 +7,7 @@ package testpattern
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/peercam/peercam/firmware/media"
+	"github.com/peercam/peercam/hw/encoder"
+	"github.com/peercam/peercam/hw/encoder/openh264"
 )
 
 // Config describes the pattern. The zero value is 1280x720 at 30 frames a
@@ -82,13 +85,20 @@ func (c Config) settings() (settings, error) {
 	return s, nil
 }
 
-// encoder turns pictures into H.264 access units. Only one goroutine uses
-// it at a time.
-type encoder interface {
-	// Encode returns the access unit for img in Annex B form; empty when
-	// the encoder skipped the picture. keyframe forces an IDR.
-	Encode(img *image.YCbCr, keyframe bool) ([]byte, error)
-	Close() error
+// haveEncoder reports whether this build has the openh264 encoder.
+const haveEncoder = openh264.Available
+
+// newEncoder starts the software encoder (package hw/encoder/openh264) for
+// the pattern's settings.
+func newEncoder(s settings) (encoder.Encoder, error) {
+	enc, err := openh264.New(encoder.Config{
+		Width: s.width, Height: s.height, FrameRate: s.fps,
+		Bitrate: s.bitrate, KeyFrameInterval: s.keyInterval,
+	})
+	if errors.Is(err, encoder.ErrNoSoftware) {
+		return nil, ErrNoEncoder
+	}
+	return enc, err
 }
 
 // Source is the test pattern. It implements media.Source: Start creates the
@@ -113,8 +123,8 @@ type run struct {
 	stop     chan struct{} // closed by Close
 	stopOnce sync.Once
 
-	encMu  sync.Mutex // held while encoding, and to free the encoder
-	enc    encoder    // nil once closed
+	encMu  sync.Mutex      // held while encoding, and to free the encoder
+	enc    encoder.Encoder // nil once closed
 	params media.ParamSets
 
 	// Used by ReadFrame only (under Source.readMu).

@@ -1,6 +1,6 @@
 //go:build cgo && ((linux && (amd64 || arm64 || arm)) || (darwin && (amd64 || arm64)) || (windows && amd64))
 
-package testpattern
+package openh264
 
 import (
 	"fmt"
@@ -11,10 +11,12 @@ import (
 	"github.com/pion/mediadevices/pkg/frame"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
+
+	"github.com/peercam/peercam/hw/encoder"
 )
 
-// haveEncoder reports whether this build has the openh264 encoder.
-const haveEncoder = true
+// Available reports whether this build has the openh264 encoder.
+const Available = true
 
 // openh264Encoder drives pion/mediadevices' openh264 binding. The binding
 // pulls pictures from a video.Reader; ours hands over the picture that
@@ -27,13 +29,18 @@ type openh264Encoder struct {
 	next *image.YCbCr
 }
 
-func newEncoder(s settings) (encoder, error) {
+// New starts an encoder for cfg: real-time camera mode, constant bit rate,
+// no skipped frames, an IDR every cfg.IntraPeriod() frames.
+func New(cfg encoder.Config) (encoder.Encoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	params, err := openh264.NewParams()
 	if err != nil {
 		return nil, fmt.Errorf("openh264 parameters: %w", err)
 	}
-	params.BitRate = s.bitrate
-	params.IntraPeriod = uint(s.intraPeriod)
+	params.BitRate = cfg.Bitrate
+	params.IntraPeriod = uint(cfg.IntraPeriod())
 	params.UsageType = openh264.CameraVideoRealTime
 	params.RCMode = openh264.RCBitrateMode
 	// Skipped frames come back as empty output; a camera stream is better
@@ -46,9 +53,9 @@ func newEncoder(s settings) (encoder, error) {
 	})
 	rc, err := params.BuildVideoEncoder(r, prop.Media{
 		Video: prop.Video{
-			Width:       s.width,
-			Height:      s.height,
-			FrameRate:   float32(s.fps),
+			Width:       cfg.Width,
+			Height:      cfg.Height,
+			FrameRate:   float32(cfg.FrameRate),
 			FrameFormat: frame.FormatI420,
 		},
 	})
