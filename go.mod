@@ -6,6 +6,7 @@ require (
 	filippo.io/nistec v0.0.4 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/jonboulle/clockwork v0.4.0 // indirect
 	github.com/pion/datachannel v1.6.2 // indirect
 	github.com/pion/dtls/v3 v3.1.8 // indirect
 	github.com/pion/ice/v4 v4.4.2 // indirect
@@ -32,5 +33,9 @@ require (
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.14.0 // indirect
+	// periph: the module proxy refuses periph.io/x/conn/v3's version list
+	// (403) but serves these named versions; host v3.8.5 requires conn v3.7.2.
+	periph.io/x/conn/v3 v3.7.2 // indirect
+	periph.io/x/host/v3 v3.8.5 // indirect
 	rsc.io/qr v0.2.0 // indirect
 )
