@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Message types carried in Envelope.Type.
@@ -71,10 +72,13 @@ type Envelope struct {
 
 // Marshal encodes e.
 func (e *Envelope) Marshal() ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // SDPs and bodies go out as they are
+	if err := enc.Encode(e); err != nil {
 		return nil, fmt.Errorf("signaling: encode %s: %w", e.Type, err)
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(b) > MaxMessageSize {
 		return nil, fmt.Errorf("signaling: encode %s: %w", e.Type, ErrTooLarge)
 	}
@@ -87,6 +91,9 @@ func (e *Envelope) Marshal() ([]byte, error) {
 func ParseEnvelope(b []byte) (*Envelope, error) {
 	if len(b) > MaxMessageSize {
 		return nil, ErrTooLarge
+	}
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("%w: not UTF-8", ErrMalformed)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

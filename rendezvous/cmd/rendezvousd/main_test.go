@@ -83,7 +83,9 @@ func TestServesWSSAndShutsDown(t *testing.T) {
 	var log syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-config", conf, "-http", "127.0.0.1:0", "-stun", "127.0.0.1:0"}, &log) }()
+	go func() {
+		done <- run(ctx, []string{"-config", conf, "-http", "127.0.0.1:0", "-stun", "127.0.0.1:0"}, &log)
+	}()
 	rx := regexp.MustCompile(`listening http=(127\.0\.0\.1:\d+) scheme=wss stun="?\[stun:127\.0\.0\.1:\d+\]`)
 	var addr string
 	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
