@@ -154,7 +154,7 @@ func (a *Agent) route(ctx context.Context, l *link, e *signaling.Envelope) {
 				a.cfg.Logger.Warn("too many sessions at once; ignoring a new one")
 				return
 			}
-			vw = a.startViewer(ctx, l, e.Session)
+			vw = a.startViewer(ctx, l, e.Session, e.ICE)
 			l.sessions[e.Session] = vw
 		}
 		vw.deliver(e.Body)

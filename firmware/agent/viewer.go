@@ -23,6 +23,7 @@ type viewer struct {
 	l    *link
 	name string
 	log  *slog.Logger
+	ice  []signaling.ICEServer // the session's own, fresher than the link's; may be nil
 
 	inbox    chan json.RawMessage
 	lost     chan struct{} // the rendezvous side of the session ended
@@ -41,9 +42,9 @@ type pendingMedia struct {
 	sender *webrtc.RTPSender
 }
 
-func (a *Agent) startViewer(ctx context.Context, l *link, name string) *viewer {
+func (a *Agent) startViewer(ctx context.Context, l *link, name string, ice []signaling.ICEServer) *viewer {
 	vw := &viewer{
-		a: a, l: l, name: name,
+		a: a, l: l, name: name, ice: ice,
 		log:   a.cfg.Logger.With("session", shortName(name)),
 		inbox: make(chan json.RawMessage, 4),
 		lost:  make(chan struct{}),
@@ -305,13 +306,18 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 	return pc.LocalDescription().SDP, nil
 }
 
-// iceServers applies the relay policy to what the rendezvous handed out.
+// iceServers applies the relay policy to what the rendezvous handed out:
+// the session's list (with fresh TURN credentials), else the registration's.
 func (vw *viewer) iceServers() []signaling.ICEServer {
+	ice := vw.ice
+	if len(ice) == 0 {
+		ice = vw.l.ice
+	}
 	if vw.a.cfg.Relay != "never" {
-		return vw.l.ice
+		return ice
 	}
 	var out []signaling.ICEServer
-	for _, s := range vw.l.ice {
+	for _, s := range ice {
 		var urls []string
 		for _, u := range s.URLs {
 			if len(u) >= 5 && u[:5] == "stun:" {

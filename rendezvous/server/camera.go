@@ -22,15 +22,38 @@ type camera struct {
 	mu       sync.Mutex
 	login    *signaling.LoginParams // replaced, never changed
 	sessions map[string]Viewer      // nil once gone
-	gone     bool
+	// ice holds each new session's ICE servers for the camera until the
+	// session's first message carries them: TURN credentials live minutes,
+	// so the ones given at registration are long expired by the time a
+	// viewer comes hours later.
+	ice  map[string][]signaling.ICEServer
+	gone bool
+	told map[string]struct{} // ended sessions the camera was told of
 }
 
 var _ Camera = (*camera)(nil)
+
+// toldClosed records that the camera is told session is closed, and
+// reports whether it had not been told yet. It remembers a bounded number
+// of sessions.
+func (cam *camera) toldClosed(session string) bool {
+	cam.mu.Lock()
+	defer cam.mu.Unlock()
+	if _, ok := cam.told[session]; ok {
+		return false
+	}
+	if cam.told == nil || len(cam.told) >= 256 {
+		cam.told = make(map[string]struct{})
+	}
+	cam.told[session] = struct{}{}
+	return true
+}
 
 func (cam *camera) ID() signaling.ID { return cam.id }
 
 func (cam *camera) Open(v Viewer) (Opened, error) {
 	name := newSessionName()
+	ice := cam.s.cfg.ICEServers("camera") // outside the lock: it may mint credentials
 	cam.mu.Lock()
 	defer cam.mu.Unlock()
 	if cam.gone {
@@ -40,12 +63,20 @@ func (cam *camera) Open(v Viewer) (Opened, error) {
 		return Opened{}, ErrCameraFull
 	}
 	cam.sessions[name] = v
+	if len(ice) > 0 {
+		if cam.ice == nil {
+			cam.ice = make(map[string][]signaling.ICEServer)
+		}
+		cam.ice[name] = ice
+	}
 	return Opened{Session: name, Key: cam.key, Login: cam.login}, nil
 }
 
 func (cam *camera) Send(session string, body json.RawMessage) error {
 	cam.mu.Lock()
 	_, ok := cam.sessions[session]
+	ice := cam.ice[session] // the session's first message carries them
+	delete(cam.ice, session)
 	gone := cam.gone
 	cam.mu.Unlock()
 	switch {
@@ -54,7 +85,7 @@ func (cam *camera) Send(session string, body json.RawMessage) error {
 	case !ok:
 		return nil // the camera has just closed it; End is on its way
 	}
-	b, err := relayFrame(session, body)
+	b, err := relayFrameICE(session, ice, body)
 	if err != nil {
 		return err
 	}
@@ -71,6 +102,7 @@ func (cam *camera) Leave(session string) {
 	cam.mu.Lock()
 	_, ok := cam.sessions[session]
 	delete(cam.sessions, session)
+	delete(cam.ice, session)
 	cam.mu.Unlock()
 	if ok {
 		cam.c.sendEnvelope(&signaling.Envelope{Type: signaling.TypeClose, Session: session})
@@ -87,7 +119,7 @@ func (cam *camera) Close() {
 func (cam *camera) end() {
 	cam.mu.Lock()
 	sessions := cam.sessions
-	cam.sessions, cam.gone = nil, true
+	cam.sessions, cam.ice, cam.gone = nil, nil, true
 	cam.mu.Unlock()
 	for _, v := range sessions {
 		v.End(ErrOffline)
@@ -192,8 +224,12 @@ func (cam *camera) handle(typ websocket.MessageType, b []byte) {
 		v := cam.sessions[e.Session]
 		cam.mu.Unlock()
 		if v == nil {
-			// Ended (or never was): say so, in case the camera missed it.
-			c.sendEnvelope(&signaling.Envelope{Type: signaling.TypeClose, Session: e.Session})
+			// Ended (or never was): say so once, in case the camera missed
+			// it; more messages for it are dropped, so a camera that keeps
+			// sending cannot make the server queue answers without end.
+			if cam.toldClosed(e.Session) {
+				c.sendEnvelope(&signaling.Envelope{Type: signaling.TypeClose, Session: e.Session})
+			}
 			return
 		}
 		v.Deliver(e.Body)
@@ -206,6 +242,7 @@ func (cam *camera) handle(typ websocket.MessageType, b []byte) {
 		cam.mu.Lock()
 		v := cam.sessions[e.Session]
 		delete(cam.sessions, e.Session)
+		delete(cam.ice, e.Session)
 		cam.mu.Unlock()
 		if v != nil {
 			v.End(nil)

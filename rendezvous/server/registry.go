@@ -37,7 +37,9 @@ type Camera interface {
 	// The camera's messages in the session go to v.Deliver; when the camera
 	// ends the session it calls v.End.
 	Open(v Viewer) (Opened, error)
-	// Send relays a viewer's message body to the camera in the session. It
+	// Send relays a viewer's message body to the camera in the session;
+	// the session's first message also carries the camera's ICE servers
+	// for it (Config.ICEServers("camera"), minted by Open). It
 	// fails with ErrOffline, ErrCameraSlow, or an error wrapping
 	// signaling.ErrTooLarge if the message would be too large once the
 	// session is added; the viewer's message is then dropped.

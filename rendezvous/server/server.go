@@ -72,9 +72,11 @@ type Config struct {
 	Logger *slog.Logger
 
 	// ICEServers returns the STUN and TURN servers handed out in
-	// "registered" (kind "camera") and "opened" (kind "viewer"). It is
-	// called for every registration and session, so it can mint
-	// short-lived credentials. Nil hands out none.
+	// "registered" (kind "camera") and "opened" (kind "viewer"), and to
+	// the camera again with the first message of each session (kind
+	// "camera"). It is called for every registration and for both sides
+	// of every session, so it can mint short-lived credentials. Nil hands
+	// out none.
 	ICEServers func(kind string) []signaling.ICEServer
 
 	// Registry holds the connected cameras. Nil means an in-memory registry
@@ -389,6 +391,12 @@ func newSessionName() string {
 // would compact it and escape HTML characters), with the session named if it
 // is not empty.
 func relayFrame(session string, body json.RawMessage) ([]byte, error) {
+	return relayFrameICE(session, nil, body)
+}
+
+// relayFrameICE is relayFrame with the ICE servers for the camera's side
+// of a session, carried by the session's first message to the camera.
+func relayFrameICE(session string, ice []signaling.ICEServer, body json.RawMessage) ([]byte, error) {
 	b := make([]byte, 0, len(body)+64)
 	b = append(b, `{"type":"msg",`...)
 	if session != "" {
@@ -397,6 +405,15 @@ func relayFrame(session string, body json.RawMessage) ([]byte, error) {
 			return nil, err
 		}
 		b = append(b, `"session":`...)
+		b = append(b, q...)
+		b = append(b, ',')
+	}
+	if len(ice) > 0 {
+		q, err := json.Marshal(ice)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `"ice":`...)
 		b = append(b, q...)
 		b = append(b, ',')
 	}

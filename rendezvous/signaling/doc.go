@@ -47,11 +47,17 @@
 //	C->S  {"type":"register","registration":Registration}
 //	S->C  {"type":"registered","ice":[ICEServer...]}
 //	      or {"type":"error","code":...,"message":...} and the connection closes
-//	S->C  {"type":"msg","session":S,"body":{...}}     a viewer's message
+//	S->C  {"type":"msg","session":S,"body":{...}}     a viewer's message; the
+//	      first of a session also carries "ice":[ICEServer...] for it
 //	S->C  {"type":"close","session":S}                the viewer went away
 //	C->S  {"type":"msg","session":S,"body":{...}}     the camera's answer
 //	C->S  {"type":"close","session":S}                the camera ends a session
 //	C->S  {"type":"login","login":LoginParams}         new password parameters
+//
+// The ice in "registered" and in a session's first msg list STUN and TURN
+// servers; TURN credentials in them are short-lived (minutes), so a camera
+// uses the session's list for that session, the registration's only when a
+// session brings none.
 //
 // The registration proof is an Ed25519 signature by the device key over
 //
