@@ -2,6 +2,7 @@
 //
 //	camview watch -id ID -rendezvous URL -password-file FILE [-frames N] [-out FILE] [-json]
 //	camview passwd -id ID -rendezvous URL -password-file FILE [-new-password-file FILE]
+//	camview web -listen ADDR [-rendezvous URL]
 package main
 
 import (
@@ -18,6 +19,7 @@ const usage = `usage: camview COMMAND [flags]
 commands:
   watch   log in to a camera and receive its video
   passwd  set a camera's password (e.g. replacing its setup code)
+  web     serve the web viewer for phones and PCs
 
 Run "camview COMMAND -h" for the flags of a command.
 `
@@ -39,6 +41,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdWatch(ctx, args[1:], stdout, stderr)
 	case "passwd":
 		return cmdPasswd(ctx, args[1:], stdin, stdout, stderr)
+	case "web":
+		return cmdWeb(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
