@@ -15,11 +15,14 @@ import (
 // link is one registered connection to the rendezvous and the handshakes
 // running over it, by the session name the rendezvous chose.
 type link struct {
-	conn     *wsconn.Conn
-	ice      []signaling.ICEServer
-	sessions map[string]*viewer
-	ended    chan string   // names of sessions whose handshake part ended
-	done     chan struct{} // closed when the connection is gone
+	conn *wsconn.Conn
+	ice  []signaling.ICEServer
+	// sessionICE: each session's own ICE servers (fresh TURN credentials),
+	// from its first message until it closes.
+	sessionICE map[string][]signaling.ICEServer
+	sessions   map[string]*viewer
+	ended      chan string   // names of sessions whose handshake part ended
+	done       chan struct{} // closed when the connection is gone
 }
 
 // connectOnce connects, registers and serves until the connection ends.
@@ -72,7 +75,7 @@ func (a *Agent) connectOnce(ctx context.Context) error {
 		a.cfg.Logger.Warn("the setup code is in force: this camera streams nothing until a password is set (camctl passwd, or from the viewer)")
 	}
 
-	l := &link{conn: conn, ice: ok.ICE, sessions: map[string]*viewer{}, ended: make(chan string, 16), done: make(chan struct{})}
+	l := &link{conn: conn, ice: ok.ICE, sessionICE: map[string][]signaling.ICEServer{}, sessions: map[string]*viewer{}, ended: make(chan string, 16), done: make(chan struct{})}
 	defer close(l.done)
 	defer func() {
 		for _, vw := range l.sessions {
@@ -154,11 +157,21 @@ func (a *Agent) route(ctx context.Context, l *link, e *signaling.Envelope) {
 				a.cfg.Logger.Warn("too many sessions at once; ignoring a new one")
 				return
 			}
-			vw = a.startViewer(ctx, l, e.Session, e.ICE)
+			// The session's first message brings its ICE servers; a
+			// handshake retried in the same session (stale_login) uses
+			// them again.
+			ice := e.ICE
+			if len(ice) > 0 && len(l.sessionICE) < 16*a.cfg.MaxViewers {
+				l.sessionICE[e.Session] = ice
+			} else if len(ice) == 0 {
+				ice = l.sessionICE[e.Session]
+			}
+			vw = a.startViewer(ctx, l, e.Session, ice)
 			l.sessions[e.Session] = vw
 		}
 		vw.deliver(e.Body)
 	case signaling.TypeClose:
+		delete(l.sessionICE, e.Session)
 		if vw, ok := l.sessions[e.Session]; ok {
 			vw.linkLost()
 			delete(l.sessions, e.Session)
