@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	filippo.io/nistec v0.0.4 // indirect
+	github.com/abema/go-mp4 v1.4.1 // indirect
+	github.com/bluenviron/mediacommon/v2 v2.4.1 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jonboulle/clockwork v0.4.0 // indirect
