@@ -83,9 +83,6 @@ func TestBadRendezvousdConfigs(t *testing.T) {
 		{"turn: {secret: 0123456789abcdef0, secret_file: /etc/peercam/turn.secret}", `"turn.secret_file"`},
 		{"turn: {enabled: true}", `"turn.secret"`},
 		{"turn: {external_urls: ['turn:turn.example.net:3478']}", `"turn.secret"`},
-		{"turn: {enabled: true, secret: 0123456789abcdef0}", `"turn.public_ip"`}, // stun ":3478"
-		{"turn: {enabled: true, secret: 0123456789abcdef0, listen: 'localhost:3478'}", `"turn.public_ip"`},
-		{"stun: ''\nturn: {enabled: true, secret: 0123456789abcdef0, public_ip: 203.0.113.5}", `"turn.listen"`},
 		{"turn: {public_ip: nowhere}", `"turn.public_ip"`},
 		{"turn: {public_ip: 0.0.0.0}", `"turn.public_ip"`},
 		{"turn: {public_ip: 203.0.113.0/24}", `"turn.public_ip"`},
@@ -140,6 +137,32 @@ func TestGoodTURNConfigs(t *testing.T) {
 	c.AllowPeers = []string{"10.99.1.2/16"}
 	if p, err := c.AllowPrefixes(); err != nil || len(p) != 1 || p[0].String() != "10.99.0.0/16" {
 		t.Errorf("AllowPrefixes = %v, %v", p, err)
+	}
+}
+
+func TestTURNAddress(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"turn: {enabled: true, secret: 0123456789abcdef0}", `"turn.public_ip"`}, // stun ":3478"
+		{"turn: {enabled: true, secret: 0123456789abcdef0, listen: 'localhost:3478'}", `"turn.public_ip"`},
+		{"turn: {enabled: true, secret: 0123456789abcdef0, listen: '[::]:3478'}", `"turn.public_ip"`},
+		{"stun: ''\nturn: {enabled: true, secret: 0123456789abcdef0, public_ip: 203.0.113.5}", `"turn.listen"`},
+		{"turn: {enabled: true, secret: 0123456789abcdef0, public_ip: 203.0.113.5}", ""},
+		{"stun: '127.0.0.1:3478'\nturn: {enabled: true, secret: 0123456789abcdef0}", ""},
+		{"stun: ''\nturn: {enabled: true, secret: 0123456789abcdef0, listen: '127.0.0.1:3478'}", ""},
+		{"turn: {enabled: false}", ""},
+	} {
+		c := DefaultRendezvousd()
+		if err := Decode([]byte(tc.yaml), c); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%q: Validate: %v", tc.yaml, err)
+			continue
+		}
+		err := c.CheckTURNAddress()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%q: %v, want it to mention %s", tc.yaml, err, tc.want)
+		}
 	}
 }
 

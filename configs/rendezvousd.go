@@ -210,6 +210,15 @@ func (c *Rendezvousd) validateTURN() error {
 	if t.Secret == "" && t.SecretFile == "" {
 		return errors.New(`"turn.secret" is empty: TURN needs a shared secret of at least 16 bytes ("turn.secret" or "turn.secret_file"), e.g. the output of "openssl rand -hex 32"`)
 	}
+	return nil
+}
+
+// CheckTURNAddress checks, when the relay is enabled, that it has a UDP
+// address and knows the public address it relays at. It is not part of
+// Validate because the command line may still change "stun" and
+// "turn.listen" after the file is loaded: call it after the flags.
+func (c *Rendezvousd) CheckTURNAddress() error {
+	t := &c.TURN
 	if !t.Enabled {
 		return nil
 	}
