@@ -101,33 +101,8 @@ bin/camd -config "$DIR/camd.yaml" -state "$DIR/state" -source testpattern -rende
 CAMD_PID=$!
 PIDS+=("$CAMD_PID")
 
-# The camera exists once camctl can read its identity.
-for i in $(seq 300); do
-	alive rendezvousd "$RV_PID" "$DIR/rendezvousd.log"
-	alive camd "$CAMD_PID" "$DIR/camd.log"
-	bin/camctl -state "$DIR/state" id >/dev/null 2>&1 && break
-	[ "$i" -lt 300 ] || fail "camd made no identity within 30 s" "$DIR/camd.log"
-	sleep 0.1
-done
-echo
-bin/camctl -state "$DIR/state" id
-echo
-ID=$(bin/camctl -state "$DIR/state" id -json | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p')
-[ -n "$ID" ] || fail "camctl id -json printed no ID"
-
-# A strong random password: four words from a big dictionary (about 64
-# bits), or 120 random bits when there is none.
-PW=
-if [ -r /usr/share/dict/words ] && [ "$(grep -cxE '[a-z]{4,8}' /usr/share/dict/words)" -ge 50000 ]; then
-	PW=$(grep -xE '[a-z]{4,8}' /usr/share/dict/words | shuf -n 4 --random-source=/dev/urandom | paste -sd- -)
-fi
-[ -n "$PW" ] || PW=$(head -c 15 /dev/urandom | base64)
-(umask 077 && printf '%s\n' "$PW" >"$DIR/password")
-say "setting the camera's password (camctl passwd)"
-printf '%s\n' "$PW" | bin/camctl -state "$DIR/state" passwd >/dev/null 2>"$DIR/passwd.err" ||
-	fail "camctl passwd refused the password: $(head -n 1 "$DIR/passwd.err")"
-
-# Wait until camd says it is registered with the rendezvous.
+# Wait until camd reports (in its status file) that it has made its identity
+# and registered with the rendezvous; only then touch its state with camctl.
 for i in $(seq 300); do
 	alive rendezvousd "$RV_PID" "$DIR/rendezvousd.log"
 	alive camd "$CAMD_PID" "$DIR/camd.log"
@@ -135,6 +110,25 @@ for i in $(seq 300); do
 	[ "$i" -lt 300 ] || fail "camd did not register with the rendezvous within 30 s" "$DIR/camd.log"
 	sleep 0.1
 done
+bin/camctl -state "$DIR/state" id >/dev/null 2>"$DIR/camctl.err" ||
+	fail "camctl id failed: $(head -n 1 "$DIR/camctl.err")"
+echo
+bin/camctl -state "$DIR/state" id
+echo
+ID=$(bin/camctl -state "$DIR/state" id -json | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p')
+[ -n "$ID" ] || fail "camctl id -json printed no ID"
+
+# A strong random password: four words from a big dictionary (57 bits or
+# more), or 120 random bits when there is none.
+PW=
+if [ -r /usr/share/dict/words ] && [ "$(grep -cxE '[a-z]{4,8}' /usr/share/dict/words)" -ge 20000 ]; then
+	PW=$(grep -xE '[a-z]{4,8}' /usr/share/dict/words | shuf -n 4 --random-source=/dev/urandom | paste -sd- -)
+fi
+[ -n "$PW" ] || PW=$(head -c 15 /dev/urandom | base64)
+(umask 077 && printf '%s\n' "$PW" >"$DIR/password")
+say "setting the camera's password (camctl passwd)"
+printf '%s\n' "$PW" | bin/camctl -state "$DIR/state" passwd >/dev/null 2>"$DIR/passwd.err" ||
+	fail "camctl passwd refused the password: $(head -n 1 "$DIR/passwd.err")"
 
 WATCH=(bin/camview watch -id "$ID" -rendezvous "$RV_URL" -password-file "$DIR/password")
 cat <<EOF
