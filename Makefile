@@ -42,8 +42,17 @@ help: ## list the targets
 	@echo "The test command (what CI runs): make test-full"
 
 .PHONY: build
-build: ## build camd, camview, rendezvousd and camctl into bin/
+build: web ## build camd, camview, rendezvousd and camctl into bin/ (camview with the web viewer)
 	CGO_ENABLED=1 $(GO) build $(BUILDFLAGS) -o bin/ $(CMDS)
+
+.PHONY: web
+web: ## build the web viewer's WebAssembly (+ wasm_exec.js) into viewer/web/static, which camview embeds
+	$(GO) run ./viewer/web/mkweb
+
+.PHONY: test-web
+test-web: ## the web viewer in Debian's Chromium against real rendezvousd and camd; screenshots in viewer/web/e2e/artifacts (or ARTIFACTS=DIR)
+	$(call deps_for,web)
+	$(GO) test -tags browser -count=1 -v -timeout 15m ./viewer/web/e2e/
 
 .PHONY: test
 test: ## quick suite: go test ./... (unit tests and loopback end to end)
@@ -82,8 +91,14 @@ race: ## go test -race ./... (cached results allowed)
 	$(call deps_for,test)
 	CGO_ENABLED=1 $(GO) test -race -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./...
 
+.PHONY: test-turn
+test-turn: ## TURN only: credentials, relay policy, rendezvousd wiring; relay and coturn interop end to end
+	$(call deps_for,test)
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./rendezvous/turncred/ ./rendezvous/stunturn/ ./rendezvous/cmd/rendezvousd/
+	$(GO) test -count=1 -run 'Relay|Coturn' ./e2e/
+
 .PHONY: cross
-cross: ## build for linux/arm64, linux/arm GOARM=7 (both with cgo) and GOARM=6 (cgo-free) into dist/
+cross: web ## build for linux/arm64, linux/arm GOARM=7 (both with cgo) and GOARM=6 (cgo-free) into dist/
 	$(call deps_for,cross)
 	@echo "== linux/arm64 (camd with cgo and openh264)"
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ \
