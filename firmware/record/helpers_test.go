@@ -287,3 +287,31 @@ func within(got, want, tol time.Duration) bool {
 }
 
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// TestSegmentTestdata makes testdata/segment.mp4 (the fuzz corpus seed)
+// with -update, and checks it otherwise.
+func TestSegmentTestdata(t *testing.T) {
+	const name = "testdata/segment.mp4"
+	if *update {
+		dir := t.TempDir()
+		r := newRecorder(t, Config{Dir: dir, FragmentDuration: 500 * time.Millisecond})
+		feed(t, r, newVideo(t, t0), patternFPS)
+		r.Close()
+		m, _ := filepath.Glob(filepath.Join(dir, "*", "*.mp4"))
+		data, err := os.ReadFile(m[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := scanFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil || len(l.frags) != 2 || l.end != int64(len(data)) {
+		t.Errorf("%s: %d fragments, valid to %d of %d, %v", name, len(l.frags), l.end, len(data), err)
+	}
+}

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -250,10 +251,10 @@ type item struct {
 	gap bool // frames were lost before this one
 }
 
-// New checks cfg, starts the recorder's goroutine and returns. The card is
-// opened (and the index repaired) in the background: a missing or
-// read-only card is not an error here but a state, shown by Status, that
-// ends by itself once the card is back.
+// New checks cfg, opens the card (repairing what a crash left open),
+// starts the recorder's goroutine and returns. A missing, read-only or
+// full card is not an error here but a state, shown by Status, that ends
+// by itself once the card is fixed.
 func New(cfg Config) (*Recorder, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -277,6 +278,7 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Mode == ModeOff {
 		r.st.State = StateOff
 	}
+	r.resume()
 	go r.run()
 	return r, nil
 }
@@ -536,7 +538,6 @@ type barrier struct {
 // run is the recorder's goroutine.
 func (r *Recorder) run() {
 	defer close(r.done)
-	r.resume()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -865,10 +866,14 @@ func (r *Recorder) fail(err error) {
 		r.idx = nil
 	}
 	r.mu.Unlock()
+	level := slog.LevelWarn
+	if r.failure != nil && r.failure.Error() == err.Error() {
+		level = slog.LevelDebug // the same trouble again: said already
+	}
 	r.failure = err
 	r.retryAt = r.now().Add(r.backoff)
 	r.backoff = min(2*r.backoff, maxRetryDelay)
-	r.log.Warn("recording stopped; will retry", "err", err, "retry_in", r.retryAt.Sub(r.now()).Round(time.Millisecond))
+	r.log.Log(context.Background(), level, "recording stopped; will retry", "err", err, "retry_in", r.retryAt.Sub(r.now()).Round(time.Millisecond))
 	r.setState(StateError, err)
 }
 

@@ -41,7 +41,8 @@ func fromTicks(t uint64) time.Duration {
 // parameter sets, and its timing.
 type au struct {
 	frame    media.Frame
-	sps, pps []byte // nil unless the frame carries them
+	nals     [][]byte // NAL units of frame.Data, without start codes
+	sps, pps []byte   // the frame's, or the last ones seen for an IDR
 	idr      bool
 }
 
@@ -51,8 +52,8 @@ func (a au) key() bool { return a.idr && a.sps != nil && a.pps != nil }
 
 // splitFrame parses f's NAL units.
 func splitFrame(f media.Frame) au {
-	a := au{frame: f}
-	for _, n := range media.NALUnits(f.Data) {
+	a := au{frame: f, nals: media.NALUnits(f.Data)}
+	for _, n := range a.nals {
 		switch media.TypeOf(n) {
 		case media.NALSPS:
 			a.sps = n
@@ -164,7 +165,7 @@ func (w *segmentWriter) add(a au) {
 	}
 	ticks := toTicks(w.elapsed+d) - toTicks(w.elapsed)
 	off := len(w.arena)
-	for _, n := range media.NALUnits(a.frame.Data) {
+	for _, n := range a.nals {
 		switch media.TypeOf(n) {
 		case media.NALAUD:
 			continue
