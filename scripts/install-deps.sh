@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages Peercam's builds, tests and demo need.
 #
-#   scripts/install-deps.sh [all|test|demo|cross]...   (default: all)
+#   scripts/install-deps.sh [all|test|demo|cross|web]...   (default: all)
 #
 # Idempotent: packages already installed are skipped (dpkg -s), and
 # apt-get update runs only when something is missing. Runs apt through sudo
@@ -16,6 +16,8 @@ demo_pkgs=(g++ ffmpeg ca-certificates)
 test_pkgs=("${demo_pkgs[@]}" iproute2 nftables coturn)
 # cross: C/C++ cross compilers for camd's cgo on arm64 and armv7.
 cross_pkgs=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
+# web: Debian's Chromium and its WebDriver for the web viewer's browser suite.
+web_pkgs=(chromium chromium-driver)
 
 die() { echo "install-deps: $*" >&2; exit 1; }
 
@@ -24,11 +26,12 @@ groups=("$@")
 want=()
 for g in "${groups[@]}"; do
 	case "$g" in
-	all) want+=("${test_pkgs[@]}" "${cross_pkgs[@]}") ;;
+	all) want+=("${test_pkgs[@]}" "${cross_pkgs[@]}" "${web_pkgs[@]}") ;;
 	test) want+=("${test_pkgs[@]}") ;;
 	demo) want+=("${demo_pkgs[@]}") ;;
 	cross) want+=("${cross_pkgs[@]}") ;;
-	*) die "unknown group \"$g\" (use all, test, demo or cross)" ;;
+	web) want+=("${web_pkgs[@]}") ;;
+	*) die "unknown group \"$g\" (use all, test, demo, cross or web)" ;;
 	esac
 done
 

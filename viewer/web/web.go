@@ -24,6 +24,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -63,11 +64,31 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// file is one file of the app, kept whole in memory, plain and (when it
+// pays) gzip-compressed.
 type file struct {
-	data    []byte // as stored (gzip-compressed when gzipped)
-	gzipped bool
-	etag    string
-	ctype   string
+	gz    []byte // gzip-compressed; nil: serve plain only
+	ctype string
+	etag  string // of the content, the same for both encodings but marked
+
+	plainOnce sync.Once
+	plain     []byte // nil until needed when only gz was stored
+	plainErr  error
+}
+
+func (f *file) plainBytes() ([]byte, error) {
+	f.plainOnce.Do(func() {
+		if f.plain != nil {
+			return
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(f.gz))
+		if err != nil {
+			f.plainErr = err
+			return
+		}
+		f.plain, f.plainErr = io.ReadAll(zr)
+	})
+	return f.plain, f.plainErr
 }
 
 type handler struct {
@@ -89,40 +110,51 @@ func Handler(cfg Config) (http.Handler, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{files: map[string]*file{}, log: cfg.Logger, start: time.Now()}
-	var names []string
+	raw := map[string][]byte{}
 	err := fs.WalkDir(cfg.Files, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		b, err := fs.ReadFile(cfg.Files, p)
-		if err != nil {
-			return err
-		}
-		name, gz := strings.CutSuffix(p, ".gz")
-		f := &file{data: b, gzipped: gz, ctype: contentType(name)}
-		h.files["/"+name] = f
-		names = append(names, name)
-		return nil
+		raw[p] = b
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("web: read the app's files: %w", err)
 	}
-	if _, ok := h.files["/index.html"]; !ok {
+	if _, ok := raw["index.html"]; !ok {
 		return nil, errors.New("web: the app's files have no index.html")
 	}
 	// The version is a digest of every file: the service worker caches the
 	// app under it, so a new build replaces the cached one.
+	names := make([]string, 0, len(raw))
+	for n := range raw {
+		names = append(names, n)
+	}
 	sort.Strings(names)
 	all := sha256.New()
 	for _, n := range names {
-		f := h.files["/"+n]
-		sum := sha256.Sum256(f.data)
-		f.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
-		fmt.Fprintf(all, "%s %x\n", n, sum)
+		fmt.Fprintf(all, "%s %x\n", n, sha256.Sum256(raw[n]))
 	}
 	version := hex.EncodeToString(all.Sum(nil)[:8])
-	if sw, ok := h.files["/sw.js"]; ok && !sw.gzipped {
-		sw.data = bytes.ReplaceAll(sw.data, []byte("__VERSION__"), []byte(version))
+	for _, n := range names {
+		b := raw[n]
+		name, stored := strings.CutSuffix(n, ".gz")
+		f := &file{ctype: contentType(name)}
+		if stored {
+			f.gz = b
+		} else {
+			if name == "sw.js" {
+				b = bytes.ReplaceAll(b, []byte("__VERSION__"), []byte(version))
+			}
+			f.plain = b
+			if compressible(name) && len(b) > 512 {
+				f.gz = compress(b)
+			}
+		}
+		sum := sha256.Sum256(b)
+		f.etag = hex.EncodeToString(sum[:12])
+		h.files["/"+name] = f
 	}
 	built := Built(cfg.Files)
 	h.config, err = json.Marshal(struct {
@@ -134,6 +166,22 @@ func Handler(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+func compressible(name string) bool {
+	switch path.Ext(name) {
+	case ".html", ".js", ".css", ".json", ".webmanifest", ".svg", ".txt", ".wasm":
+		return true
+	}
+	return false
+}
+
+func compress(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
 }
 
 func contentType(name string) string {
@@ -186,29 +234,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hd.Set("Content-Type", f.ctype)
-	hd.Set("ETag", f.etag)
-	var body io.ReadSeeker = bytes.NewReader(f.data)
-	if f.gzipped {
+	var body []byte
+	if f.gz != nil {
 		hd.Add("Vary", "Accept-Encoding")
-		if acceptsGzip(r) {
-			hd.Set("Content-Encoding", "gzip")
-		} else {
-			zr, err := gzip.NewReader(bytes.NewReader(f.data))
-			if err != nil {
-				h.log.Error("web: stored file is not gzip", "path", p, "err", err)
-				http.Error(w, "damaged file", http.StatusInternalServerError)
-				return
-			}
-			plain, err := io.ReadAll(zr)
-			if err != nil {
-				http.Error(w, "damaged file", http.StatusInternalServerError)
-				return
-			}
-			body = bytes.NewReader(plain)
-			hd.Set("ETag", strings.TrimSuffix(f.etag, `"`)+`-plain"`)
-		}
 	}
-	http.ServeContent(w, r, "", h.start, body)
+	if f.gz != nil && acceptsGzip(r) {
+		hd.Set("Content-Encoding", "gzip")
+		hd.Set("ETag", `"`+f.etag+`-gz"`)
+		body = f.gz
+	} else {
+		b, err := f.plainBytes()
+		if err != nil {
+			h.log.Error("web: a stored file does not decompress", "path", p, "err", err)
+			http.Error(w, "damaged file", http.StatusInternalServerError)
+			return
+		}
+		hd.Set("ETag", `"`+f.etag+`"`)
+		body = b
+	}
+	http.ServeContent(w, r, "", h.start, bytes.NewReader(body))
 }
 
 func acceptsGzip(r *http.Request) bool {

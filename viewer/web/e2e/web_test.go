@@ -8,7 +8,10 @@ import (
 	"image"
 	"image/png"
 	"math"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -173,6 +176,22 @@ func (b *browser) metrics(kind string) []float64 {
 	return ms
 }
 
+// start opens the app and waits for its engine.
+func (b *browser) start(w *world) {
+	b.t.Helper()
+	b.open(w.web)
+	b.waitReady()
+}
+
+func (b *browser) waitReady() {
+	b.t.Helper()
+	b.waitUntil(20*time.Second, "the app to start", func() bool {
+		var ready bool
+		b.exec(&ready, `return !!(window.peercamApp && peercamApp.ready);`)
+		return ready
+	})
+}
+
 func tileSel(id, rest string) string { return fmt.Sprintf(`li.tile[data-id="%s"] %s`, id, rest) }
 
 // TestFirstLoginPlays: type the ID and password of a camera, and its test
@@ -182,15 +201,11 @@ func TestFirstLoginPlays(t *testing.T) {
 	w := newWorld(t)
 	cam := w.newCamera(password)
 	b := newBrowser(t)
-	b.open(w.web)
-	b.waitUntil(20*time.Second, "the app to start", func() bool {
-		var ready bool
-		b.exec(&ready, `return !!(window.peercamApp && peercamApp.ready);`)
-		return ready
-	})
+	b.start(w)
 	b.screenshot("empty", "")
 	addCamera(b, cam.info.ID, "Front door", password)
-	// b.waitText("#add-progress", "Checking the password", 15*time.Second)
+	b.waitText("#add-progress", "Checking the password", 15*time.Second)
+	b.screenshot("first-login-checking", "#add-dlg")
 	s := b.waitPlaying(cam.info.ID, 60)
 	t.Logf("playing: %+v", s)
 	if s.Width != 320 || s.Height != 240 {
@@ -227,4 +242,188 @@ func TestFirstLoginPlays(t *testing.T) {
 	s = b.waitPlaying(cam.info.ID, 60)
 	t.Logf("after reload, without the password: %+v", s)
 	checkPattern(t, b.screenshot("reload-video", tileSel(cam.info.ID, "video")))
+}
+
+// TestAddMistakes: a typo in the ID is caught by its check characters
+// before anything is sent, and a wrong password says so.
+func TestAddMistakes(t *testing.T) {
+	w := newWorld(t)
+	cam := w.newCamera(password)
+	b := newBrowser(t)
+	b.start(w)
+
+	// Swap two neighbouring characters, as fingers do.
+	id := []byte(cam.info.ID)
+	i := 5
+	for id[i] == id[i+1] || id[i] == '-' || id[i+1] == '-' {
+		i++
+	}
+	id[i], id[i+1] = id[i+1], id[i]
+	b.click("#add-btn")
+	b.typeInto("#add-id", string(id))
+	b.waitText("#add-id-help", "check characters do not match", 5*time.Second)
+	b.typeInto("#add-pw", password)
+	b.click("#add-submit")
+	msg := b.waitText("#add-error", "check characters do not match", 5*time.Second)
+	t.Logf("typo: %q", msg)
+	b.screenshot("add-typo", "#add-dlg")
+
+	b.typeInto("#add-id", strings.ToLower(strings.ReplaceAll(cam.info.ID, "-", " ")))
+	b.waitText("#add-id-help", "the check characters match", 5*time.Second)
+	b.typeInto("#add-pw", "not the password at all")
+	b.press("\ue007") // Enter submits, as on a phone keyboard
+	msg = b.waitText("#add-error", "^Wrong password", 30*time.Second)
+	t.Logf("wrong password: %q", msg)
+	b.screenshot("add-wrong-password", "#add-dlg")
+	var saved string
+	b.exec(&saved, `return localStorage.getItem('peercam.cameras.v1') || '';`)
+	if strings.Contains(saved, "w0") {
+		t.Fatalf("a camera was saved after a wrong password: %s", saved)
+	}
+}
+
+// TestSetupCodeCamera: a new camera on its setup code leads to choosing a
+// password; a weak one comes back with the camera's own sentence; a good
+// one is set, and the camera plays after logging in with it.
+func TestSetupCodeCamera(t *testing.T) {
+	w := newWorld(t)
+	cam := w.newCamera("")
+	if cam.info.Mode != "setup" || cam.info.SetupCode == "" {
+		t.Fatalf("camera is not on its setup code: %+v", cam.info)
+	}
+	b := newBrowser(t)
+	b.start(w)
+	addCamera(b, cam.info.ID, "Garage", strings.ToLower(cam.info.SetupCode))
+	b.waitUntil(30*time.Second, "the choose-a-password dialog", func() bool {
+		var open bool
+		b.exec(&open, `return document.querySelector('#pw-dlg').open;`)
+		return open
+	})
+	b.typeInto("#pw-new", "password1234")
+	b.typeInto("#pw-again", "password1234")
+	b.screenshot("setup-weak-typed", "#pw-dlg")
+	b.click("#pw-submit")
+	msg := b.waitText("#pw-error", "common passwords", 15*time.Second)
+	t.Logf("camera's refusal: %q", msg)
+	b.screenshot("setup-refused", "#pw-dlg")
+
+	const newPassword = "tulip marble kettle orbit"
+	b.typeInto("#pw-new", newPassword)
+	b.typeInto("#pw-again", newPassword)
+	strength := b.text("#pw-strength-text")
+	b.press("\ue007")
+	s := b.waitPlaying(cam.info.ID, 60)
+	t.Logf("strength shown %q; playing after setting the password: %+v", strength, s)
+	checkPattern(t, b.screenshot("setup-video", tileSel(cam.info.ID, "video")))
+	if got := cam.id(); got.Mode == "setup" || got.SetupCode != "" {
+		t.Fatalf("camctl id after the password was set: %+v", got)
+	}
+}
+
+// TestGridAndPhone: two cameras in the grid both play; the layout on a
+// phone-sized screen; figures for the time from a click to the first frame.
+func TestGridAndPhone(t *testing.T) {
+	w := newWorld(t)
+	cams := []*camera{w.newCamera(password), w.newCamera(password)}
+	b := newBrowser(t)
+	b.start(w)
+	for i, c := range cams {
+		addCamera(b, c.info.ID, fmt.Sprintf("Camera %c", 'A'+i), password)
+		b.waitPlaying(c.info.ID, 1)
+	}
+	for _, c := range cams {
+		s := b.waitPlaying(c.info.ID, 60)
+		t.Logf("%s: %+v", c.info.ID, s)
+		checkPattern(t, b.screenshot("grid-"+c.info.ID[:4], tileSel(c.info.ID, "video")))
+	}
+	b.screenshot("grid-desktop", "")
+
+	b.viewport(390, 844, true, 1)
+	b.reload()
+	b.waitReady()
+	for _, c := range cams {
+		b.waitPlaying(c.info.ID, 30)
+	}
+	var layout struct {
+		ScrollWidth int `json:"scrollWidth"`
+		TileWidth   int `json:"tileWidth"`
+		Columns     int `json:"columns"`
+	}
+	b.exec(&layout, `
+const tiles = [...document.querySelectorAll('li.tile')];
+return {scrollWidth: document.documentElement.scrollWidth,
+  tileWidth: Math.round(tiles[0].getBoundingClientRect().width),
+  columns: new Set(tiles.map((t) => Math.round(t.getBoundingClientRect().left))).size};`)
+	t.Logf("phone layout: %+v", layout)
+	b.screenshot("phone-390x844", "")
+	if layout.ScrollWidth > 390 || layout.Columns != 1 || layout.TileWidth < 340 {
+		t.Errorf("phone layout: page %dpx wide, %d columns, tiles %dpx: want one column filling 390px", layout.ScrollWidth, layout.Columns, layout.TileWidth)
+	}
+	b.click("#add-btn")
+	b.screenshot("phone-add-dialog", "")
+	b.press("\ue00c") // Escape closes the dialog
+	b.must(b.call("POST", b.s("/goog/cdp/execute"), map[string]any{"cmd": "Emulation.setEmulatedMedia",
+		"params": map[string]any{"features": []any{map[string]any{"name": "prefers-color-scheme", "value": "dark"}}}}, nil))
+	b.screenshot("phone-390x844-dark", "")
+}
+
+// TestTimeToFirstFrame prints the figures: the time from the click to the
+// first frame shown (requestVideoFrameCallback) for a first login (the
+// password derived with argon2id) and for a saved camera, and what the
+// browser downloaded. PEERCAM_WEB_RUNS sets the number of runs (default 3).
+// Timings are printed, not judged.
+func TestTimeToFirstFrame(t *testing.T) {
+	runs := 3
+	if n, err := strconv.Atoi(os.Getenv("PEERCAM_WEB_RUNS")); err == nil && n > 0 {
+		runs = n
+	}
+	w := newWorld(t)
+	cam := w.newCamera(password)
+	b := newBrowser(t)
+	b.start(w)
+
+	var resources []struct {
+		Name     string  `json:"name"`
+		Transfer float64 `json:"transferSize"`
+		Encoded  float64 `json:"encodedBodySize"`
+		Decoded  float64 `json:"decodedBodySize"`
+	}
+	b.exec(&resources, `return performance.getEntriesByType('resource').concat(performance.getEntriesByType('navigation'))
+  .map((e) => ({name: e.name, transferSize: e.transferSize, encodedBodySize: e.encodedBodySize, decodedBodySize: e.decodedBodySize}));`)
+	var total, totalDecoded float64
+	seen := map[string]bool{}
+	for _, r := range resources {
+		if seen[r.Name] {
+			continue
+		}
+		seen[r.Name] = true
+		total += r.Encoded
+		totalDecoded += r.Decoded
+		t.Logf("download %-60s %8.0f bytes (%8.0f unpacked)", r.Name, r.Encoded, r.Decoded)
+	}
+	t.Logf("FIGURE first visit downloads %.0f bytes (%.0f unpacked)", total, totalDecoded)
+
+	for i := 0; i < runs; i++ {
+		addCamera(b, cam.info.ID, "Bench", password)
+		b.waitUntil(60*time.Second, "the first frame", func() bool { return len(b.metrics("first")) > i })
+		b.click(tileSel(cam.info.ID, `button[data-act="forget"]`))
+		b.click("#forget-confirm")
+		b.waitUntil(10*time.Second, "the camera to be forgotten", func() bool {
+			var n int
+			b.exec(&n, `return document.querySelectorAll('li.tile').length;`)
+			return n == 0
+		})
+	}
+	addCamera(b, cam.info.ID, "Bench", password)
+	b.waitPlaying(cam.info.ID, 1)
+	for i := 0; i < runs; i++ {
+		b.click(tileSel(cam.info.ID, `button[data-act="toggle"]`)) // Stop
+		b.waitText(tileSel(cam.info.ID, ".status"), "^Stopped", 10*time.Second)
+		b.click(tileSel(cam.info.ID, `button[data-act="toggle"]`)) // Watch
+		b.waitUntil(30*time.Second, "the first frame", func() bool { return len(b.metrics("saved")) > i })
+	}
+	first, saved := b.metrics("first")[:runs], b.metrics("saved")
+	t.Logf("first login, click to first frame (ms): %.0f", first)
+	t.Logf("saved camera, click to first frame (ms): %.0f", saved)
+	t.Logf("FIGURE click to first frame, median of %d: first login %.0f ms, saved camera %.0f ms", runs, median(first), median(saved))
 }

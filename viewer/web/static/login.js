@@ -103,10 +103,6 @@ function gathered(pc) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// paint lets the browser show a status before the main thread is busy
-// (argon2id runs for seconds).
-const paint = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-
 // Session is a logged-in camera: the PeerConnection, and in setup mode the
 // sealed command channel through the still open rendezvous connection.
 export class Session {
@@ -171,6 +167,7 @@ export async function login(base, id, opts) {
     await pc.setLocalDescription(await pc.createOffer());
     const gathering = gathered(pc);
 
+    let login = opened.login;
     let digest = opened.digest;
     let keys = null;
     const derive = async () => {
@@ -178,15 +175,14 @@ export async function login(base, id, opts) {
         throw new LoginError("the camera's password changed since this viewer last logged in: enter the new password", 'need_password');
       }
       status('Checking the password…');
-      await paint();
-      const k = engine.derive(handle, opts.password);
-      digest = k.digest;
+      const k = await engine.deriveInWorker(opened.id, login, opts.password);
+      engine.useKeys(handle, k.w0, k.w1, k.digest);
       keys = { key: opened.key, login: k.digest, w0: k.w0, w1: k.w1 };
       status('Connecting…');
     };
     const saved = opts.saved;
     if (saved && saved.login === digest && saved.key === opened.key && saved.w0 && saved.w1) {
-      engine.useKeys(handle, saved.w0, saved.w1);
+      engine.useKeys(handle, saved.w0, saved.w1, saved.login);
       keys = { key: saved.key, login: saved.login, w0: saved.w0, w1: saved.w1 };
     } else {
       await derive();
@@ -204,6 +200,8 @@ export async function login(base, id, opts) {
         if (attempt >= BUSY_RETRIES) throw new LoginError('the camera is busy with another login; try again in a moment', 'busy');
         if (r.need_keys) {
           if (attempt >= 2) throw new LoginError('the camera keeps changing its password parameters: refusing to connect', 'impostor');
+          login = r.login;
+          digest = r.digest;
           await derive();
         } else {
           const base = 150 * (1 << Math.min(attempt, 4));

@@ -9,9 +9,9 @@
 //
 //	checkID(typed)            {"id"}
 //	openMessage(typed)        {"send"}
-//	opened(typed, msg)        {"handle","id","key","digest","ice"}
-//	derive(handle, password)  {"w0","w1"}   (argon2id: seconds)
-//	useKeys(handle, w0, w1)   {}
+//	opened(typed, msg)        {"handle","id","key","digest","login","ice"}
+//	deriveKeys(typed, login, password)  {"w0","w1","digest"}   (argon2id: seconds; stateless, for a worker)
+//	useKeys(handle, w0, w1, digest)     {}
 //	hello(handle, offerSDP)   {"send"}
 //	receive(handle, msg)      weblogin.Result
 //	setPassword(handle, pw)   {"send"}
@@ -97,18 +97,14 @@ func main() {
 			next++
 			logins[h] = l
 			return weblogin.JSON(obj{"handle": h, "id": l.ID(), "key": weblogin.B64(l.Key()),
-				"digest": weblogin.B64(l.Digest()), "ice": l.ICEServers()})
+				"digest": weblogin.B64(l.Digest()), "login": l.Login(), "ice": l.ICEServers()})
 		}),
-		"derive": fn(func(a []js.Value) string {
-			l, err := login(a)
+		"deriveKeys": fn(func(a []js.Value) string {
+			w0, w1, digest, err := weblogin.DeriveKeys(str(a, 0), []byte(str(a, 1)), str(a, 2))
 			if err != nil {
 				return fail(err)
 			}
-			w0, w1, err := l.Derive(str(a, 1))
-			if err != nil {
-				return fail(err)
-			}
-			return weblogin.JSON(obj{"w0": weblogin.B64(w0), "w1": weblogin.B64(w1), "digest": weblogin.B64(l.Digest())})
+			return weblogin.JSON(obj{"w0": weblogin.B64(w0), "w1": weblogin.B64(w1), "digest": weblogin.B64(digest)})
 		}),
 		"useKeys": fn(func(a []js.Value) string {
 			l, err := login(a)
@@ -117,10 +113,13 @@ func main() {
 			}
 			w0, err0 := weblogin.UnB64(str(a, 1))
 			w1, err1 := weblogin.UnB64(str(a, 2))
-			if err := errors.Join(err0, err1); err != nil || len(w0) != 32 || len(w1) != 32 {
-				return fail(errors.New("the remembered key is damaged: give the password again"))
+			digest, err2 := weblogin.UnB64(str(a, 3))
+			if errors.Join(err0, err1, err2) != nil {
+				return fail(weblogin.ErrKeysDamaged)
 			}
-			l.UseKeys(w0, w1)
+			if err := l.UseKeys(w0, w1, digest); err != nil {
+				return fail(err)
+			}
 			return "{}"
 		}),
 		"hello": fn(func(a []js.Value) string {

@@ -9,6 +9,7 @@
 package weblogin
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -147,10 +148,56 @@ func (l *Login) Derive(password string) (w0, w1 []byte, err error) {
 	return w0, w1, nil
 }
 
-// UseKeys sets remembered scalars for the current parameters instead of
-// Derive.
-func (l *Login) UseKeys(w0, w1 []byte) {
+// Login returns the camera's current signed login parameters (checked
+// against its key), for DeriveKeys.
+func (l *Login) Login() *signaling.LoginParams { return l.login }
+
+// ErrKeysDamaged: remembered scalars are not 32 bytes each.
+var ErrKeysDamaged = errors.New("the remembered key is damaged: give the password again")
+
+// UseKeys sets scalars derived elsewhere (DeriveKeys in a worker, or a
+// saved camera's remembered ones) instead of Derive. digest names the
+// parameters they were derived for; keys for other parameters (the
+// password changed) are refused with ErrStaleKeys.
+func (l *Login) UseKeys(w0, w1, digest []byte) error {
+	if len(w0) != 32 || len(w1) != 32 {
+		return ErrKeysDamaged
+	}
+	if !bytes.Equal(digest, l.Digest()) {
+		return ErrStaleKeys
+	}
 	l.w0, l.w1 = append([]byte(nil), w0...), append([]byte(nil), w1...)
+	return nil
+}
+
+// ErrStaleKeys: the keys were derived for other login parameters.
+var ErrStaleKeys = errors.New("the camera's password changed since these keys were derived")
+
+// DeriveKeys derives w0 and w1 for the camera typed from the password and
+// its login parameters (JSON of signaling.LoginParams, as Opened's Login
+// gives them) and returns them with the parameters' digest. It holds no
+// state, so a browser runs it in a worker while the page stays responsive.
+// The caller has checked the parameters' signature (Opened does).
+func DeriveKeys(typed string, loginJSON []byte, password string) (w0, w1, digest []byte, err error) {
+	id, err := signaling.ParseID(typed)
+	if err != nil {
+		return nil, nil, nil, &Error{Code: CodeBadID, Err: err}
+	}
+	var lp signaling.LoginParams
+	dec := json.NewDecoder(bytes.NewReader(loginJSON))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&lp); err != nil {
+		return nil, nil, nil, &Error{Code: CodeMalformed, Err: fmt.Errorf("%w: login parameters: %v", signaling.ErrMalformed, err)}
+	}
+	w0, w1, err = signaling.DeriveScalars(password, id, &lp)
+	if errors.Is(err, signaling.ErrWeakParams) {
+		return nil, nil, nil, &Error{Code: CodeWeakParams, Err: err}
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d := lp.Digest(id)
+	return w0, w1, d[:], nil
 }
 
 // Hello starts (or, after "busy" or "stale_login", restarts) the handshake
@@ -200,9 +247,11 @@ type Result struct {
 	Send string `json:"send,omitempty"`
 	// retry: why, and how long to wait first. After stale_login the keys
 	// must be derived again (NeedKeys) for the new Digest.
-	Reason       string `json:"reason,omitempty"`
-	RetryAfterMS int64  `json:"retry_after_ms,omitempty"`
-	NeedKeys     bool   `json:"need_keys,omitempty"`
+	Reason       string                 `json:"reason,omitempty"`
+	RetryAfterMS int64                  `json:"retry_after_ms,omitempty"`
+	NeedKeys     bool                   `json:"need_keys,omitempty"`
+	Login        *signaling.LoginParams `json:"login,omitempty"`
+	Digest       []byte                 `json:"digest,omitempty"`
 	// command
 	Command *signaling.Command `json:"command,omitempty"`
 }
@@ -284,7 +333,7 @@ func (l *Login) refused(m *signaling.Refused) (*Result, error) {
 			return nil, &Error{Code: CodeImpostor, Err: ErrImpostor}
 		}
 		l.login, l.w0, l.w1 = m.Login, nil, nil
-		return &Result{Kind: KindRetry, Reason: m.Reason, NeedKeys: true}, nil
+		return &Result{Kind: KindRetry, Reason: m.Reason, NeedKeys: true, Login: m.Login, Digest: l.Digest()}, nil
 	case signaling.ReasonLocked:
 		d := m.RetryAfterMS
 		return nil, &Error{Code: CodeLocked, RetryAfterMS: d,
