@@ -3,9 +3,15 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/peercam/peercam/hw/board"
 )
 
 // Camd is the camera daemon's configuration (configs/camd.yaml).
@@ -15,17 +21,136 @@ type Camd struct {
 	StateDir string `yaml:"state_dir"`
 	// Rendezvous is the ws:// or wss:// URL of the rendezvous server.
 	Rendezvous string `yaml:"rendezvous"`
-	// Source picks the video: "testpattern", "v4l2:/dev/videoN" or "rpicam".
+	// Source picks the video: "testpattern", "v4l2:/dev/videoN" (any
+	// device path, e.g. /dev/v4l/by-id/...), "rpicam", or "auto" (the first
+	// V4L2 camera, else the Pi camera through rpicam-vid).
 	Source string `yaml:"source"`
+	// Encoder picks the H.264 encoder for V4L2 cameras: "auto" (the
+	// camera's own H.264, else the hardware encoder, else openh264),
+	// "camera", "v4l2m2m" or "openh264".
+	Encoder string `yaml:"encoder"`
 	// Video is the picture the camera sends.
 	Video Video `yaml:"video"`
 	// Relay is the TURN policy: "fallback" (default), "never" or "always".
 	Relay string `yaml:"relay"`
+	// ICE narrows the addresses and ports the camera offers to viewers.
+	ICE ICE `yaml:"ice"`
 	// MaxViewers bounds concurrent live viewers.
 	MaxViewers int `yaml:"max_viewers"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// Hardware is the GPIO wiring (hw/board). The default, board none,
+	// uses no GPIO at all.
+	Hardware Hardware `yaml:"hardware"`
 }
+
+// Hardware is what is wired to the board's GPIO pins.
+type Hardware struct {
+	// Board is a profile of hw/board: none (no GPIO), generic, pi-zero-w,
+	// pi-zero-2-w, pi-3, pi-4 or pi-5.
+	Board string `yaml:"board"`
+	// The parts. A Pin's pin "" takes the board's reference wiring, "none"
+	// means not fitted.
+	IRCut       Pin `yaml:"ir_cut"`
+	IRLEDs      Pin `yaml:"ir_leds"`
+	PIR         Pin `yaml:"pir"`
+	LED         Pin `yaml:"led"`
+	ResetButton Pin `yaml:"reset_button"`
+	LightSensor Pin `yaml:"light_sensor"`
+	// DayNight is how the camera chooses between day and night.
+	DayNight DayNight `yaml:"day_night"`
+}
+
+// Pin is one part's GPIO line.
+type Pin struct {
+	// Pin names the line: on a Raspberry Pi GPIO17, BCM17 or P1_11 (header
+	// position); on a generic board the line name gpioinfo shows. "" is the
+	// board's pin for the part, "none" not fitted.
+	Pin string `yaml:"pin"`
+	// ActiveLow: the part is on (pressed, moving, dark, filter in) when the
+	// line is low.
+	ActiveLow bool `yaml:"active_low"`
+}
+
+// UnmarshalYAML takes a pin as a mapping ({pin: GPIO17, active_low: true})
+// or as its line alone (GPIO17), which keeps active_low as it was.
+func (p *Pin) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&p.Pin)
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a pin is a line name such as GPIO17, or {pin: GPIO17, active_low: false}", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var err error
+		switch k.Value {
+		case "pin":
+			err = v.Decode(&p.Pin)
+		case "active_low":
+			err = v.Decode(&p.ActiveLow)
+		default:
+			err = fmt.Errorf("line %d: field %s not found in a pin (it has pin and active_low)", k.Line, k.Value)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DayNight chooses between day (IR-cut filter in, IR LEDs off) and night.
+type DayNight struct {
+	// Mode is auto (from the light sensor if there is one, else from the
+	// picture's brightness), day or night.
+	Mode string `yaml:"mode"`
+	// NightBelow and DayAbove are mean picture brightness (luma, 0 to
+	// 255) thresholds: night below the one, day above the other; in
+	// between the mode stays.
+	NightBelow int `yaml:"night_below"`
+	DayAbove   int `yaml:"day_above"`
+	// MinDwell is how long a new light level must last before the mode
+	// follows it; no mode lasts less.
+	MinDwell time.Duration `yaml:"min_dwell"`
+}
+
+// Parts returns the configured pin of each part, keyed like the YAML.
+func (h *Hardware) Parts() map[board.Part]Pin {
+	return map[board.Part]Pin{
+		board.IRCut: h.IRCut, board.IRLEDs: h.IRLEDs, board.PIR: h.PIR,
+		board.LED: h.LED, board.ResetButton: h.ResetButton, board.LightSensor: h.LightSensor,
+	}
+}
+
+// Resolve returns the board profile and, for each fitted part, its pin
+// name as hw/board resolves it. Call it on a valid configuration.
+func (h *Hardware) Resolve() (board.Profile, map[board.Part]string, error) {
+	p, ok := board.Lookup(h.Board)
+	if !ok {
+		return p, nil, fmt.Errorf(`"hardware.board" is %q: use %s`, h.Board, orList(board.Names()))
+	}
+	pins := map[board.Part]string{}
+	used := map[string]board.Part{}
+	parts := h.Parts()
+	for _, part := range board.Parts() {
+		name, err := p.Pin(part, parts[part].Pin)
+		if err != nil {
+			return p, nil, fmt.Errorf(`"hardware.%s.pin" %w`, part, err)
+		}
+		if name == "" {
+			continue
+		}
+		if other, dup := used[name]; dup {
+			return p, nil, fmt.Errorf(`"hardware.%s.pin" and "hardware.%s.pin" are both %s: give each part its own pin`, other, part, name)
+		}
+		used[name] = part
+		pins[part] = name
+	}
+	return p, pins, nil
+}
+
+// Enabled reports whether any GPIO hardware is configured.
+func (h *Hardware) Enabled() bool { return h.Board != board.None }
 
 // Video describes the encoded stream.
 type Video struct {
@@ -36,16 +161,49 @@ type Video struct {
 	KeyframePeriod time.Duration `yaml:"keyframe_period"`
 }
 
+// ICE settings for a camera behind a port forward or a 1:1 NAT.
+type ICE struct {
+	// UDPPorts is the range of local UDP ports for media, "first-last"
+	// (e.g. "50000-50100"), to match a port forward; "" lets the system
+	// choose.
+	UDPPorts string `yaml:"udp_ports"`
+	// PublicIPs are addresses announced to viewers instead of the
+	// interfaces' own (a 1:1 NAT or port forward with a fixed public
+	// address); empty announces the interfaces' addresses.
+	PublicIPs []string `yaml:"public_ips"`
+}
+
+// UDPPortRange parses UDPPorts; zeros when it is empty.
+func (i ICE) UDPPortRange() (first, last uint16, err error) {
+	if i.UDPPorts == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(i.UDPPorts, "-")
+	fa, errA := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	fb, errB := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if !ok || errA != nil || errB != nil || fa == 0 || fb < fa {
+		return 0, 0, fmt.Errorf(`"ice.udp_ports" is %q: use a range such as 50000-50100`, i.UDPPorts)
+	}
+	return uint16(fa), uint16(fb), nil
+}
+
 // DefaultCamd returns the defaults; configs/camd.yaml states the same values.
 func DefaultCamd() *Camd {
 	return &Camd{
 		StateDir:   "/var/lib/peercam",
 		Rendezvous: "ws://localhost:8080",
 		Source:     "testpattern",
+		Encoder:    "auto",
 		Video:      Video{Width: 1280, Height: 720, FPS: 30, BitrateKbps: 2000, KeyframePeriod: 4 * time.Second},
 		Relay:      "fallback",
+		ICE:        ICE{PublicIPs: []string{}},
 		MaxViewers: 8,
 		LogLevel:   "info",
+		Hardware: Hardware{
+			Board:       board.None,
+			ResetButton: Pin{ActiveLow: true},
+			DayNight:    DayNight{Mode: "auto", NightBelow: 40, DayAbove: 90, MinDwell: 30 * time.Second},
+		},
 	}
 }
 
@@ -67,10 +225,23 @@ func (c *Camd) Validate() error {
 		return err
 	}
 	switch {
-	case c.Source == "testpattern", c.Source == "rpicam":
+	case c.Source == "testpattern", c.Source == "rpicam", c.Source == "auto":
 	case strings.HasPrefix(c.Source, "v4l2:/dev/"):
 	default:
-		return fmt.Errorf(`"source" is %q: use testpattern, v4l2:/dev/videoN or rpicam`, c.Source)
+		return fmt.Errorf(`"source" is %q: use testpattern, v4l2:/dev/videoN, rpicam or auto`, c.Source)
+	}
+	switch c.Encoder {
+	case "auto", "camera", "v4l2m2m", "openh264":
+	default:
+		return fmt.Errorf(`"encoder" is %q: use auto, camera, v4l2m2m or openh264`, c.Encoder)
+	}
+	if _, _, err := c.ICE.UDPPortRange(); err != nil {
+		return err
+	}
+	for _, ip := range c.ICE.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf(`"ice.public_ips" has %q: use IP addresses`, ip)
+		}
 	}
 	v := c.Video
 	if v.Width < 64 || v.Width > 3840 || v.Width%2 != 0 {
@@ -96,7 +267,40 @@ func (c *Camd) Validate() error {
 	if c.MaxViewers < 1 || c.MaxViewers > 64 {
 		return fmt.Errorf(`"max_viewers" is %d: use 1 to 64`, c.MaxViewers)
 	}
-	return validateLogLevel(c.LogLevel)
+	if err := validateLogLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return c.Hardware.validate()
+}
+
+func (h *Hardware) validate() error {
+	if _, _, err := h.Resolve(); err != nil {
+		return err
+	}
+	d := h.DayNight
+	switch d.Mode {
+	case "auto", "day", "night":
+	default:
+		return fmt.Errorf(`"hardware.day_night.mode" is %q: use auto, day or night`, d.Mode)
+	}
+	if d.NightBelow < 0 || d.NightBelow > 254 {
+		return fmt.Errorf(`"hardware.day_night.night_below" is %d: use 0 to 254 (mean picture brightness)`, d.NightBelow)
+	}
+	if d.DayAbove <= d.NightBelow || d.DayAbove > 255 {
+		return fmt.Errorf(`"hardware.day_night.day_above" is %d: use more than night_below (%d), up to 255`, d.DayAbove, d.NightBelow)
+	}
+	if d.MinDwell < time.Second || d.MinDwell > time.Hour {
+		return fmt.Errorf(`"hardware.day_night.min_dwell" is %s: use 1s to 1h`, d.MinDwell)
+	}
+	return nil
+}
+
+// orList writes "a, b or c".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func validateWSURL(key, s string) error {

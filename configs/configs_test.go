@@ -51,6 +51,10 @@ func TestBadCamdConfigs(t *testing.T) {
 		{"video: {bitrate_kbps: 1}", `"video.bitrate_kbps"`},
 		{"video: {keyframe_period: 10ms}", `"video.keyframe_period"`},
 		{"relay: sometimes", `"relay"`},
+		{"encoder: x264", `"encoder"`},
+		{"ice: {udp_ports: 5000}", `"ice.udp_ports"`},
+		{"ice: {udp_ports: 6000-5000}", `"ice.udp_ports"`},
+		{"ice: {public_ips: [camera.example]}", `"ice.public_ips"`},
 		{"max_viewers: 0", `"max_viewers"`},
 		{"log_level: loud", `"log_level"`},
 		{"rendezvus: ws://x", "rendezvus"},               // unknown key

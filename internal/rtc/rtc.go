@@ -37,6 +37,13 @@ type Options struct {
 	// DisconnectedTimeout and FailedTimeout: how soon a silent peer is
 	// noticed and dropped. Zero: 3 s and 8 s.
 	DisconnectedTimeout, FailedTimeout time.Duration
+	// UDPPortMin and UDPPortMax bound the local UDP ports for media, to
+	// match a port forward. Zero: any port.
+	UDPPortMin, UDPPortMax uint16
+	// PublicIPs replace the addresses of the host candidates (a 1:1 NAT or
+	// a port forward with a fixed public address). Empty: the interfaces'
+	// own addresses.
+	PublicIPs []string
 }
 
 // NewAPI returns a webrtc.API with the H.264 codec and Peercam's settings.
@@ -62,6 +69,18 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		failed = 8 * time.Second
 	}
 	s.SetICETimeouts(dis, failed, time.Second)
+	if o.UDPPortMin != 0 || o.UDPPortMax != 0 {
+		if err := s.SetEphemeralUDPPortRange(o.UDPPortMin, o.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("rtc: UDP port range %d-%d: %w", o.UDPPortMin, o.UDPPortMax, err)
+		}
+	}
+	if len(o.PublicIPs) > 0 {
+		if err := s.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: o.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("rtc: public addresses %v: %w", o.PublicIPs, err)
+		}
+	}
 	if o.LoopbackOnly {
 		s.SetIncludeLoopbackCandidate(true)
 		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

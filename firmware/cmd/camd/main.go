@@ -2,27 +2,23 @@
 // once, keeps the camera registered with the rendezvous, and streams to
 // viewers who log in with the camera's password.
 //
-//	camd -config FILE [-state DIR] [-source testpattern|v4l2:/dev/videoN|rpicam] [-rendezvous URL]
+//	camd -config FILE [-state DIR] [-source testpattern|v4l2:/dev/videoN|rpicam|auto] [-rendezvous URL]
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/peercam/peercam/configs"
 	"github.com/peercam/peercam/firmware/agent"
 	"github.com/peercam/peercam/firmware/auth"
 	"github.com/peercam/peercam/firmware/camstatus"
-	"github.com/peercam/peercam/firmware/media"
-	"github.com/peercam/peercam/firmware/media/testpattern"
 	"github.com/peercam/peercam/firmware/stream"
 	"github.com/peercam/peercam/internal/qrterm"
 )
@@ -42,7 +38,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "config file (default: built-in defaults, as in configs/camd.yaml)")
 	state := fs.String("state", "", "state directory (overrides state_dir)")
-	source := fs.String("source", "", "video source: testpattern, v4l2:/dev/videoN or rpicam (overrides source)")
+	source := fs.String("source", "", "video source: testpattern, v4l2:/dev/videoN, rpicam or auto (overrides source)")
 	rendezvous := fs.String("rendezvous", "", "rendezvous URL, ws:// or wss:// (overrides rendezvous)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,8 +82,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := announce(stderr, store, created); err != nil {
 		return err
 	}
+	hw, stopHardware, err := startHardware(ctx, cfg, store, log, stderr)
+	if err != nil {
+		return err
+	}
+	defer stopHardware()
 
-	src, err := openSource(cfg)
+	src, err := openSource(cfg, log)
+	if err != nil {
+		return err
+	}
+	api, err := newAPI(cfg)
 	if err != nil {
 		return err
 	}
@@ -105,12 +110,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Video:      video,
 		Relay:      cfg.Relay,
 		MaxViewers: cfg.MaxViewers,
+		API:        api,
 		Logger:     log,
 		OnStatus: func(s agent.Status) {
 			s.Source = src.Info().Name
 			s.PID = os.Getpid()
 			if err := camstatus.Write(cfg.StateDir, s); err != nil {
 				log.Warn("cannot write the status file", "err", err)
+			}
+			if hw != nil {
+				hw.SetStatus(s)
 			}
 		},
 	})
@@ -142,23 +151,6 @@ func announce(w io.Writer, store *auth.Store, created bool) error {
 	}
 	fmt.Fprintf(w, "Camera ID:  %s\nSetup code: %s\nSet a password with \"camctl passwd\", or from the viewer with the setup code.\n", store.ID(), code)
 	return qrterm.Render(w, store.ID().String())
-}
-
-func openSource(cfg *configs.Camd) (media.Source, error) {
-	switch {
-	case cfg.Source == "testpattern":
-		src, err := testpattern.New(testpattern.Config{
-			Width: cfg.Video.Width, Height: cfg.Video.Height, FrameRate: cfg.Video.FPS,
-			Bitrate: cfg.Video.BitrateKbps * 1000, KeyFrameInterval: cfg.Video.KeyframePeriod,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("test pattern: %w", err)
-		}
-		return src, nil
-	case cfg.Source == "rpicam", strings.HasPrefix(cfg.Source, "v4l2:"):
-		return nil, fmt.Errorf("source %q: camera capture is not in this build yet; use source: testpattern", cfg.Source)
-	}
-	return nil, errors.New("no video source configured")
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
