@@ -451,11 +451,11 @@ func TestDamagedVerifier(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := openTestStore(t, dir)
+			openTestStore(t, dir) // a camera set up in dir
 			if err := os.WriteFile(filepath.Join(dir, VerifierFile), data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s = openTestStore(t, dir) // opens despite the damage
+			s := openTestStore(t, dir) // opens despite the damage
 			if _, err := s.Current(); !errors.Is(err, ErrDamaged) {
 				t.Fatalf("Current = %v, want ErrDamaged", err)
 			}

@@ -23,7 +23,6 @@ var bars = []ycc{
 var (
 	black = ycc{16, 128, 128}
 	white = ycc{235, 128, 128}
-	grey  = ycc{90, 128, 128}
 	red   = ycc{81, 90, 240}
 )
 
