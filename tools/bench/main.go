@@ -1,8 +1,8 @@
 // Command bench measures Peercam on loopback with the real binaries and
 // prints figures; it asserts nothing (these machines are shared and noisy).
 //
-//	go run ./tools/bench -bin bin ttff  [-n 20]          time to first frame, first and repeat logins
-//	go run ./tools/bench -bin bin load  [-viewers 1,4,8]  camd CPU and peak RSS at 720p30
+//	go run ./tools/bench -bin bin [-n 20] ttff                       time to first frame, first and repeat logins
+//	go run ./tools/bench -bin bin [-viewers 1,4,8] [-seconds 10] load  camd CPU and peak RSS at 720p30
 //
 // It starts its own rendezvousd and camd on 127.0.0.1 and stops them at the end.
 package main
@@ -33,7 +33,7 @@ func main() {
 	seconds := flag.Int("seconds", 10, "load: seconds per measurement")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: bench [-bin DIR] ttff|load")
+		fmt.Fprintln(os.Stderr, "usage: bench [-bin DIR] [-n N] [-viewers LIST] [-seconds S] ttff|load")
 		os.Exit(2)
 	}
 	b := &bench{bin: *bin}
