@@ -54,6 +54,18 @@ func FindHardware(open v4l2.Opener, nodes []string) []Hardware {
 	return out
 }
 
+// IsUsableCamera reports whether a device is a camera Peercam can stream
+// from: it captures, and offers H.264 or a format an encoder can be fed.
+func IsUsableCamera(info v4l2.Info) bool {
+	if !info.Capability.IsCapture() {
+		return false
+	}
+	if info.Offers(v4l2.PixH264) {
+		return true
+	}
+	return slices.ContainsFunc(rawFormats, info.Offers)
+}
+
 // Request is what Choose decides from.
 type Request struct {
 	// Prefer is the configured encoder; "" or Auto lets Choose pick.

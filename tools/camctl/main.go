@@ -5,6 +5,7 @@
 //	camctl [-state DIR | -config FILE] passwd
 //	camctl [-state DIR | -config FILE] status [-json]
 //	camctl [-state DIR | -config FILE] reset [-yes]
+//	camctl [-config FILE] devices [-json]
 package main
 
 import (
@@ -33,6 +34,7 @@ commands:
   passwd  set the camera's password (from the terminal, or stdin)
   status  print what the running camd reports (-json for scripts)
   reset   forget the password and make a new setup code; the ID stays
+  devices list the cameras and encoders camd can see and what it would use
 `
 
 func main() {
@@ -55,11 +57,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("no command given")
 	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	if cmd == "devices" {
+		return cmdDevices(*config, rest, stdout)
+	}
 	dir, err := stateDir(*state, *config)
 	if err != nil {
 		return err
 	}
-	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "id":
 		return cmdID(dir, rest, stdout)

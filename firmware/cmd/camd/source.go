@@ -81,17 +81,11 @@ func openSource(cfg *configs.Camd, log *slog.Logger) (media.Source, error) {
 // with a format Peercam can use, else the Pi camera when rpicam-vid is
 // installed.
 func findCamera(log *slog.Logger) (string, error) {
-	usable := append([]v4l2.PixelFormat{v4l2.PixH264}, encoder.RawFormats()...)
 	for _, n := range v4l2.Nodes() {
 		info, err := v4l2.Describe(nil, n)
-		if err != nil || !info.Capability.IsCapture() {
-			continue
-		}
-		for _, pf := range usable {
-			if info.Offers(pf) {
-				log.Info("source auto: V4L2 camera found", "device", n, "card", info.Capability.Card)
-				return "v4l2:" + n, nil
-			}
+		if err == nil && encoder.IsUsableCamera(info) {
+			log.Info("source auto: V4L2 camera found", "device", n, "card", info.Capability.Card)
+			return "v4l2:" + n, nil
 		}
 	}
 	for _, cmd := range []string{"rpicam-vid", "libcamera-vid"} {
