@@ -30,7 +30,7 @@ import (
 	"github.com/peercam/peercam/hw/daynight"
 	"github.com/peercam/peercam/hw/input"
 	"github.com/peercam/peercam/hw/led"
-	"github.com/peercam/peercam/hw/motion"
+	"github.com/peercam/peercam/hw/pir"
 )
 
 // Line is a part's GPIO line.
@@ -80,9 +80,16 @@ type Config struct {
 	// Reset puts the camera back on its setup code. Required with a reset
 	// button. Called on Run's goroutine.
 	Reset func() error
-	// OnMotion (optional) receives each motion event, on a goroutine of
-	// Run's; it must not block for long.
-	OnMotion func(motion.Event)
+	// OnMotion (optional) receives each motion event of the PIR sensor
+	// (hw/pir: retriggers within its Hold merged into one), on a goroutine
+	// of Run's; it must not block for long.
+	OnMotion func(pir.Event)
+	// OnPIR (optional) receives the PIR sensor's debounced output: its
+	// level when Run starts, then each change, with the time it happened
+	// (for a detector of its own, such as firmware/motion's
+	// Detector.PIR). Called on a goroutine of Run's; it must not block for
+	// long.
+	OnPIR func(active bool, at time.Time)
 	// OnMode (optional) receives each change of day/night mode, on Run's
 	// goroutine.
 	OnMode func(daynight.Mode)
@@ -91,9 +98,9 @@ type Config struct {
 	// Button tunes the reset gesture; zero values take hw/button's
 	// defaults. Its Latency is the button's settle time.
 	Button button.Config
-	// Motion tunes motion events; zero values take hw/motion's defaults.
-	// Its Latency is the PIR's settle time.
-	Motion motion.Config
+	// PIR tunes motion events; zero values take hw/pir's defaults. Its
+	// Latency is the PIR's settle time.
+	PIR pir.Config
 	// Settle is how long each input's level must last to count; zero takes
 	// DefaultSettle for the part.
 	Settle map[board.Part]time.Duration
@@ -131,7 +138,7 @@ type Controller struct {
 	lights daynight.Lights
 	sw     *daynight.Switch // nil unless Auto
 
-	button, pir, light *input.Input // nil: not fitted
+	buttonIn, pirIn, lightIn *input.Input // nil: not fitted
 
 	wake chan struct{} // SetStatus and Luma
 
@@ -192,13 +199,13 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c.state.Pattern = led.Starting
 	var err error
-	if c.button, err = c.input(board.ResetButton); err != nil {
+	if c.buttonIn, err = c.input(board.ResetButton); err != nil {
 		return nil, err
 	}
-	if c.pir, err = c.input(board.PIR); err != nil {
+	if c.pirIn, err = c.input(board.PIR); err != nil {
 		return nil, err
 	}
-	if c.light, err = c.input(board.LightSensor); err != nil {
+	if c.lightIn, err = c.input(board.LightSensor); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -345,15 +352,15 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 
 	events := make(chan button.Event)
-	if c.button != nil {
+	if c.buttonIn != nil {
 		changes := make(chan input.Change)
 		bc := c.cfg.Button
 		bc.Latency = c.settle(board.ResetButton)
-		g := button.New(bc, c.button.Active())
+		g := button.New(bc, c.buttonIn.Active())
 		if g.Stuck() {
 			c.log.Warn("the reset button reads pressed; it is ignored until released (is reset_button.active_low right?)")
 		}
-		spawn(func() { _ = c.button.Run(ctx, changes) })
+		spawn(func() { _ = c.buttonIn.Run(ctx, changes) })
 		spawn(func() {
 			_ = g.Run(ctx, changes, func(e button.Event) {
 				select {
@@ -364,22 +371,43 @@ func (c *Controller) Run(ctx context.Context) error {
 		})
 	}
 
-	if c.pir != nil {
-		changes := make(chan input.Change)
-		mc := c.cfg.Motion
+	if c.pirIn != nil {
+		raw, changes := make(chan input.Change), make(chan input.Change)
+		mc := c.cfg.PIR
 		mc.Latency = c.settle(board.PIR)
-		d := motion.New(mc)
-		active := c.pir.Active()
-		spawn(func() { _ = c.pir.Run(ctx, changes) })
+		d := pir.New(mc)
+		active := c.pirIn.Active()
+		if c.cfg.OnPIR != nil {
+			c.cfg.OnPIR(active, time.Now())
+		}
+		spawn(func() { _ = c.pirIn.Run(ctx, raw) })
+		spawn(func() {
+			defer close(changes)
+			for {
+				select {
+				case ch := <-raw:
+					if c.cfg.OnPIR != nil {
+						c.cfg.OnPIR(ch.Active, ch.At)
+					}
+					select {
+					case changes <- ch:
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
 		spawn(func() { _ = d.Run(ctx, active, changes, c.motion) })
 	}
 
 	var light chan input.Change
-	if c.light != nil {
+	if c.lightIn != nil {
 		light = make(chan input.Change)
-		spawn(func() { _ = c.light.Run(ctx, light) })
+		spawn(func() { _ = c.lightIn.Run(ctx, light) })
 		if c.sw != nil {
-			c.sw.Dark(c.light.Active(), time.Now())
+			c.sw.Dark(c.lightIn.Active(), time.Now())
 		}
 	}
 	mode := c.State().Mode
@@ -391,9 +419,9 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	// Light sensor changes arrive its settle time late: decide a switch
 	// that late too, so that a change just before the end of MinDwell
-	// still counts (as hw/button and hw/motion do).
+	// still counts (as hw/button and hw/pir do).
 	var latency time.Duration
-	if c.light != nil {
+	if c.lightIn != nil {
 		latency = c.settle(board.LightSensor)
 	}
 	t := time.NewTimer(time.Hour)
@@ -485,7 +513,7 @@ func (c *Controller) buttonEvent(e button.Event) {
 }
 
 // motion is called on the motion detector's goroutine.
-func (c *Controller) motion(e motion.Event) {
+func (c *Controller) motion(e pir.Event) {
 	c.mu.Lock()
 	c.state.Motion = e.Ongoing()
 	c.mu.Unlock()

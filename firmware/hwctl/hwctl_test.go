@@ -23,7 +23,7 @@ import (
 	"github.com/peercam/peercam/hw/board"
 	"github.com/peercam/peercam/hw/daynight"
 	"github.com/peercam/peercam/hw/led"
-	"github.com/peercam/peercam/hw/motion"
+	"github.com/peercam/peercam/hw/pir"
 )
 
 const (
@@ -43,9 +43,15 @@ type rig struct {
 	stop  func()
 
 	mu      sync.Mutex
-	motions []motion.Event
+	motions []pir.Event
+	levels  []level
 	modes   []daynight.Mode
 	resets  int
+}
+
+type level struct {
+	active bool
+	at     time.Duration // since the start
 }
 
 type rigConfig struct {
@@ -92,9 +98,14 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 			r.mu.Unlock()
 			return reset()
 		},
-		OnMotion: func(e motion.Event) {
+		OnMotion: func(e pir.Event) {
 			r.mu.Lock()
 			r.motions = append(r.motions, e)
+			r.mu.Unlock()
+		},
+		OnPIR: func(active bool, at time.Time) {
+			r.mu.Lock()
+			r.levels = append(r.levels, level{active, at.Sub(r.start)})
 			r.mu.Unlock()
 		},
 		OnMode: func(m daynight.Mode) {
@@ -108,6 +119,7 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		t.Fatal(err)
 	}
 	r.c = c
+	r.start = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- c.Run(ctx) }()
@@ -117,7 +129,6 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 			t.Errorf("Run: %v", err)
 		}
 	}
-	r.start = time.Now()
 	synctest.Wait()
 	return r
 }
@@ -405,9 +416,14 @@ func TestMotion(t *testing.T) {
 		r.at(20 * s)
 		r.stop()
 		t0 := r.start
-		want := []motion.Event{{Start: t0.Add(4 * s)}, {Start: t0.Add(4 * s), End: t0.Add(9 * s)}}
+		want := []pir.Event{{Start: t0.Add(4 * s)}, {Start: t0.Add(4 * s), End: t0.Add(9 * s)}}
 		if !slices.Equal(r.motions, want) || r.c.State().Motion {
 			t.Errorf("motion events %v, want %v", r.motions, want)
+		}
+		// OnPIR gets the debounced level: first as it is, then each change.
+		levels := []level{{false, 0}, {true, 4 * s}, {false, 6 * s}, {true, 8 * s}, {false, 9 * s}}
+		if !slices.Equal(r.levels, levels) {
+			t.Errorf("PIR levels %v, want %v", r.levels, levels)
 		}
 	})
 }

@@ -1,12 +1,12 @@
-// Package motion turns a PIR sensor's output into motion events with a
-// start and an end.
+// Package pir turns a PIR (passive infrared) sensor's output into motion
+// events with a start and an end.
 //
 // A PIR module raises its output while it sees movement and retriggers
 // while the movement goes on; between retriggers it may drop for a moment.
 // An event starts when the (debounced, see hw/input) output becomes active
 // and ends once it has been inactive for Hold, so one person walking past is
 // one event, not a burst of them.
-package motion
+package pir
 
 import (
 	"context"
