@@ -179,15 +179,30 @@ func (w *world) newCamera(password string) *camera {
 	c.proc = start(t, "camd", "-config", c.conf, "-state", c.state, "-source", "testpattern", "-rendezvous", w.url)
 	c.proc.waitFor(`registered with the rendezvous`, 30*time.Second)
 	if password != "" {
-		// camd takes the new password as camctl writes it.
-		cmd := exec.Command(filepath.Join(bin, "camctl"), "-state", c.state, "passwd")
-		cmd.Stdin = strings.NewReader(password + "\n")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("camctl passwd: %v: %s", err, out)
-		}
+		c.passwd(password) // camd takes the new password as camctl writes it
 	}
 	c.info = c.id()
 	return c
+}
+
+// restart kills camd at once, like a power cut, and starts it again on the
+// same state: the same ID and password.
+func (c *camera) restart(w *world) {
+	c.t.Helper()
+	syscall.Kill(-c.proc.cmd.Process.Pid, syscall.SIGKILL)
+	<-c.proc.done
+	c.proc = start(c.t, "camd", "-config", c.conf, "-state", c.state, "-source", "testpattern", "-rendezvous", w.url)
+	c.proc.waitFor(`registered with the rendezvous`, 30*time.Second)
+}
+
+// passwd changes the password with camctl while camd runs.
+func (c *camera) passwd(pw string) {
+	c.t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "camctl"), "-state", c.state, "passwd")
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("camctl passwd: %v: %s", err, out)
+	}
 }
 
 func (c *camera) id() info {

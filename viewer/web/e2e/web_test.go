@@ -427,3 +427,65 @@ func TestTimeToFirstFrame(t *testing.T) {
 	t.Logf("saved camera, click to first frame (ms): %.0f", saved)
 	t.Logf("FIGURE click to first frame, median of %d: first login %.0f ms, saved camera %.0f ms", runs, median(first), median(saved))
 }
+
+// TestReconnect: the camera loses power and comes back; the viewer says
+// so in words and reconnects by itself with the saved key.
+func TestReconnect(t *testing.T) {
+	w := newWorld(t)
+	cam := w.newCamera(password)
+	b := newBrowser(t)
+	b.start(w)
+	addCamera(b, cam.info.ID, "Porch", password)
+	b.waitPlaying(cam.info.ID, 30)
+	connections := func() int {
+		var n int
+		b.exec(&n, `return peercamApp.views.get(arguments[0]).connections || 0;`, cam.info.ID)
+		return n
+	}
+	if n := connections(); n != 1 {
+		t.Fatalf("%d connections before the restart", n)
+	}
+
+	cam.restart(w)
+	// The old connection is noticed as lost and replaced by a new one.
+	msg := b.waitText(tileSel(cam.info.ID, ".status"), `(interrupted|lost|offline|Trying again)`, 30*time.Second)
+	t.Logf("while the camera restarts: %q", msg)
+	b.screenshot("reconnect-waiting", tileSel(cam.info.ID, ""))
+	b.waitUntil(60*time.Second, "a new connection", func() bool { return connections() == 2 })
+	s := b.waitPlaying(cam.info.ID, 60) // on the new connection's statistics
+	t.Logf("reconnected: %+v", s)
+	checkPattern(t, b.screenshot("reconnect-video", tileSel(cam.info.ID, "video")))
+}
+
+// TestPasswordChanged: after the password is changed on the camera, the
+// saved key no longer fits; the tile says so and asks for the new password
+// (nothing is retried with the old key), then plays and remembers it.
+func TestPasswordChanged(t *testing.T) {
+	w := newWorld(t)
+	cam := w.newCamera(password)
+	b := newBrowser(t)
+	b.start(w)
+	addCamera(b, cam.info.ID, "Shop", password)
+	b.waitPlaying(cam.info.ID, 30)
+
+	const newPassword = "violet harbour lantern pepper"
+	cam.passwd(newPassword)
+	b.reload()
+	b.waitReady()
+	msg := b.waitText(tileSel(cam.info.ID, ".status"), "password changed", 30*time.Second)
+	t.Logf("saved camera after a password change: %q", msg)
+	b.screenshot("password-changed", tileSel(cam.info.ID, ""))
+	b.click(tileSel(cam.info.ID, `button[data-act="password"]`))
+	b.typeInto("#add-pw", password)
+	b.press("\ue007")
+	b.waitText("#add-error", "^Wrong password", 30*time.Second)
+	b.typeInto("#add-pw", newPassword)
+	b.press("\ue007")
+	s := b.waitPlaying(cam.info.ID, 30)
+	t.Logf("with the new password: %+v", s)
+
+	b.reload()
+	b.waitReady()
+	s = b.waitPlaying(cam.info.ID, 30)
+	t.Logf("after reload, with the new key remembered: %+v", s)
+}

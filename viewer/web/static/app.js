@@ -93,6 +93,9 @@ class View {
     this.statusEl.textContent = text;
     this.overlay.textContent = overlay === undefined ? text : overlay;
     this.overlay.hidden = !this.overlay.textContent;
+    // Said once on screen (over the picture); screen readers still read the
+    // status line.
+    this.statusEl.classList.toggle('visually-hidden', this.overlay.textContent === text && text.length > 40);
   }
 
   button(act) { return $(`button[data-act="${act}"]`, this.li); }
@@ -138,7 +141,7 @@ class View {
     if (this.session) this.session.close();
     this.session = null;
     this.video.srcObject = null;
-    this.li.classList.remove('live');
+    this.li.classList.remove('live', 'stalled');
   }
 
   async connect(measure, session) {
@@ -164,6 +167,7 @@ class View {
         throw new LoginError('the camera is back on its setup code (it was reset): enter the setup code to choose a password', 'need_password');
       }
       this.session = session;
+      this.connections = (this.connections || 0) + 1; // read by the browser suite
       this.retry = 0;
       this.watchConnection(session.pc);
       this.setStatus('Connected, waiting for video…');
@@ -194,6 +198,7 @@ class View {
     pc.addEventListener('connectionstatechange', () => {
       if (this.session?.pc !== pc) return;
       const s = pc.connectionState;
+      this.li.classList.toggle('stalled', s === 'disconnected');
       if (s === 'failed' || s === 'closed') {
         this.lost('the connection to the camera was lost');
       } else if (s === 'disconnected') {
@@ -242,7 +247,7 @@ class View {
 
   async showStats() {
     const pc = this.session?.pc;
-    if (!pc) return;
+    if (!pc || this.li.classList.contains('stalled')) return;
     try {
       const p = await pathOf(pc);
       if (this.session?.pc !== pc) return;
