@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -66,6 +67,10 @@ func deriveDefault(key ed25519.PrivateKey, id signaling.ID, password string, sal
 		return nil, nil, nil, err
 	}
 	w0, L, err := signaling.NewVerifier(password, id, lp)
+	// argon2id just used 64 MiB, which is garbage now. A camera has little
+	// memory and changes its password rarely: give it back to the system at
+	// once instead of keeping it as heap for the rest of the process's life.
+	debug.FreeOSMemory()
 	if err != nil {
 		return nil, nil, nil, err
 	}
