@@ -140,7 +140,7 @@ type Detector struct {
 	w, h    int
 	mask    []bool
 	watched int
-	bg      []float32
+	bg      []int32 // background, luma x 256
 	cur     []uint8 // blurred current frame
 	tmp     []uint16
 	last    []byte // last frame fed (a copy), for PIR snapshots
@@ -222,7 +222,7 @@ func (d *Detector) Feed(y []byte, w, h int, t time.Time) (bool, error) {
 	d.stats.Frames++
 	if !d.primed {
 		for i, v := range d.cur {
-			d.bg[i] = float32(v)
+			d.bg[i] = int32(v) << 8
 		}
 		d.primed = true
 		d.lastT = t
@@ -231,12 +231,14 @@ func (d *Detector) Feed(y []byte, w, h int, t time.Time) (bool, error) {
 	}
 	dt := t.Sub(d.lastT)
 	d.lastT = t
-	alpha := float32(1 - math.Exp(-min(max(dt, 0), d.cfg.Adapt).Seconds()/d.cfg.Adapt.Seconds()))
+	alpha := 1 - math.Exp(-min(max(dt, 0), d.cfg.Adapt).Seconds()/d.cfg.Adapt.Seconds())
+	a := int32(alpha*65536 + 0.5)
 
 	area, box := d.compare()
 	// The background follows the picture (objects that stopped included).
+	bg := d.bg[:len(d.cur)]
 	for i, v := range d.cur {
-		d.bg[i] += alpha * (float32(v) - d.bg[i])
+		bg[i] += int32((int64(int32(v)<<8-bg[i])*int64(a) + 1<<15) >> 16)
 	}
 	d.stats.LastArea = area
 	motion := d.watched > 0 && area >= d.cfg.MinArea
@@ -265,7 +267,7 @@ func (d *Detector) Feed(y []byte, w, h int, t time.Time) (bool, error) {
 func (d *Detector) resize(w, h int) {
 	d.w, d.h = w, h
 	n := w * h
-	d.bg = make([]float32, n)
+	d.bg = make([]int32, n)
 	d.cur = make([]uint8, n)
 	d.tmp = make([]uint16, n)
 	d.mask = make([]bool, n)
@@ -308,10 +310,10 @@ func (d *Detector) compare() (float64, Rect) {
 	// The brightness change of the whole picture: the median difference
 	// over the watched pixels.
 	var hist [511]int
-	for i, m := range d.mask {
+	cur, bg, mask := d.cur, d.bg[:len(d.cur)], d.mask[:len(d.cur)]
+	for i, m := range mask {
 		if m {
-			diff := int(d.cur[i]) - int(d.bg[i]+0.5)
-			hist[diff+255]++
+			hist[int(cur[i])-int((bg[i]+128)>>8)+255]++
 		}
 	}
 	half, acc, offset := d.watched/2, 0, 0
@@ -322,23 +324,24 @@ func (d *Detector) compare() (float64, Rect) {
 			break
 		}
 	}
-	th := float32(d.threshold)
-	off := float32(offset)
+	th := int32(d.threshold) << 8
+	off := int32(offset) << 8
 	changed := 0
 	x0, y0, x1, y1 := d.w, d.h, -1, -1
 	for yy := range d.h {
 		row := yy * d.w
-		for xx := range d.w {
-			i := row + xx
-			if !d.mask[i] {
-				continue
+		c, b, m := cur[row:][:d.w], bg[row:][:d.w], mask[row:][:d.w]
+		rowChanged := 0
+		for xx := range c {
+			diff := int32(c[xx])<<8 - b[xx] - off
+			if m[xx] && (diff > th || diff < -th) {
+				rowChanged++
+				x0, x1 = min(x0, xx), max(x1, xx)
 			}
-			diff := float32(d.cur[i]) - d.bg[i] - off
-			if diff > th || diff < -th {
-				changed++
-				x0, y0 = min(x0, xx), min(y0, yy)
-				x1, y1 = max(x1, xx), max(y1, yy)
-			}
+		}
+		if rowChanged > 0 {
+			changed += rowChanged
+			y0, y1 = min(y0, yy), yy
 		}
 	}
 	if changed == 0 {
@@ -460,17 +463,19 @@ func blur(dst []uint8, tmp []uint16, src []byte, w, h int) {
 	for y := range h {
 		row := src[y*w : y*w+w]
 		t := tmp[y*w : y*w+w]
-		for x := range w {
-			l, r := max(x-1, 0), min(x+1, w-1)
-			t[x] = uint16(row[l]) + uint16(row[x]) + uint16(row[r])
+		t[0] = 2*uint16(row[0]) + uint16(row[1])
+		for x := 1; x < w-1; x++ {
+			t[x] = uint16(row[x-1]) + uint16(row[x]) + uint16(row[x+1])
 		}
+		t[w-1] = uint16(row[w-2]) + 2*uint16(row[w-1])
 	}
 	for y := range h {
-		up, down := max(y-1, 0)*w, min(y+1, h-1)*w
-		row := y * w
-		for x := range w {
-			s := uint32(tmp[up+x]) + uint32(tmp[row+x]) + uint32(tmp[down+x])
-			dst[row+x] = uint8((s + 4) / 9)
+		up := tmp[max(y-1, 0)*w:][:w]
+		mid := tmp[y*w:][:w]
+		down := tmp[min(y+1, h-1)*w:][:w]
+		out := dst[y*w:][:w]
+		for x := range out {
+			out[x] = uint8((uint32(up[x]) + uint32(mid[x]) + uint32(down[x]) + 4) / 9)
 		}
 	}
 }
