@@ -90,7 +90,8 @@ type Config struct {
 	// Detector.PIR). Called on a goroutine of Run's; it must not block for
 	// long.
 	OnPIR func(active bool, at time.Time)
-	// OnMode (optional) receives each change of day/night mode, on Run's
+	// OnMode (optional) receives the day/night mode when Run starts, then
+	// each change (the video side may switch to grey by night), on Run's
 	// goroutine.
 	OnMode func(daynight.Mode)
 	// Logger (optional) receives what the hardware does. Nil discards.
