@@ -425,10 +425,20 @@ func (d *Device) wait(ctx context.Context, t BufType) error {
 		case revents&(unix.POLLIN|unix.POLLOUT) != 0:
 			return nil
 		case revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0:
-			// POLLERR also means "nothing queued"; the next dequeue
-			// tells which: EINVAL, or ENODEV when the device is gone.
+			// POLLERR also means "no buffer queued" (or not streaming):
+			// the device is gone, or there is nothing to wait for yet.
+			// Not a busy loop: wait a slice on the wake-up alone.
 			if _, statErr := os.Stat(d.path); statErr != nil {
 				return fmt.Errorf("camera %s: %w", d.path, ErrGone)
+			}
+			if revents&unix.POLLNVAL != 0 {
+				return fmt.Errorf("%s: %w", d.path, ErrClosed)
+			}
+			if err := d.use(func(int) error {
+				_, err := unix.Poll([]unix.PollFd{{Fd: int32(d.wake), Events: unix.POLLIN}}, 100)
+				return err
+			}); err != nil && !errors.Is(err, unix.EINTR) {
+				return err
 			}
 			return nil
 		}
