@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -461,6 +462,9 @@ func (r *Recorder) Snapshot(id uint64) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	b, err := os.ReadFile(idx.abs(e.Snapshot))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound // deleted by retention meanwhile
+	}
 	if err != nil {
 		return nil, classify("read a snapshot", err)
 	}
@@ -479,6 +483,9 @@ func (r *Recorder) Open(seq uint64) (*SegmentReader, error) {
 		return nil, ErrNotFound
 	}
 	sr, err := OpenSegment(idx.abs(s.File), s.Start)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound // deleted by retention meanwhile
+	}
 	if err != nil {
 		return nil, classify("open a recording", err)
 	}
@@ -923,10 +930,8 @@ func (r *Recorder) checkCard() error {
 		if err != nil || !ok {
 			return fmt.Errorf("%w (nothing mounted at %s)", ErrCardMissing, r.cfg.Mount)
 		}
-		if _, err := os.Stat(r.cfg.Dir); err != nil {
-			if err := os.Mkdir(r.cfg.Dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-				return classify("create the recording directory", err)
-			}
+		if err := os.MkdirAll(r.cfg.Dir, 0o755); err != nil {
+			return classify("create the recording directory", err)
 		}
 	} else if err := os.MkdirAll(r.cfg.Dir, 0o755); err != nil {
 		return classify("create the recording directory", err)
@@ -966,7 +971,7 @@ func (r *Recorder) trim(now bool) {
 
 func (r *Recorder) tick() {
 	if r.failure != nil {
-		if !r.now().Before(r.retryAt) && r.currentMode() != ModeOff {
+		if !r.now().Before(r.retryAt) {
 			r.resume()
 		}
 		return
