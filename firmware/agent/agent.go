@@ -153,6 +153,13 @@ func (a *Agent) setStatus(f func(*Status)) {
 // disconnects every viewer and returns nil.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.closeViewers()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		a.watchPassword(watchCtx, 2*time.Second)
+	}()
+	defer func() { stopWatch(); <-watched }()
 	backoff := a.cfg.MinBackoff
 	for {
 		start := time.Now()
@@ -198,4 +205,45 @@ func (a *Agent) closeViewers() {
 		v.close("camera shutting down")
 	}
 	a.sessions.Wait()
+}
+
+// watchPassword ends every live viewer when the password changes (camctl
+// passwd, a viewer's set_password, or a reset to the setup code from the
+// button or camctl reset): a session is only as good as the secret it was
+// opened with, and nothing may stream while the setup code is in force.
+func (a *Agent) watchPassword(ctx context.Context, every time.Duration) {
+	var last [32]byte
+	if v, err := a.cfg.Store.Current(); err == nil {
+		last = v.Login.Digest(a.id)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := a.cfg.Store.Current()
+		if err != nil {
+			continue
+		}
+		d := v.Login.Digest(a.id)
+		if d == last {
+			continue
+		}
+		last = d
+		a.mu.Lock()
+		live := make([]*viewer, 0, len(a.viewers))
+		for vw := range a.viewers {
+			live = append(live, vw)
+		}
+		a.mu.Unlock()
+		if len(live) > 0 {
+			a.cfg.Logger.Warn("the password changed: ending every live viewer", "viewers", len(live), "mode", modeOf(v))
+		}
+		for _, vw := range live {
+			vw.close("the password changed")
+		}
+	}
 }

@@ -402,3 +402,22 @@ func TestMalformedMessagesAreDenied(t *testing.T) {
 	}
 	waitFor(t, "the failure to be counted", func() bool { return cam.guard.Status().Failures == 1 })
 }
+
+// A changed password (here: a reset to the setup code, as the button or
+// camctl reset do) ends every live viewer.
+func TestPasswordChangeEndsLiveViewers(t *testing.T) {
+	leaktest.Check(t)
+	rv := rendezvoustest.Start(t)
+	cam := startCamera(t, rv.URL, pw)
+	s, err := session.Dial(context.Background(), session.Config{Rendezvous: rv.URL, ID: cam.a.ID(), Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	receive(t, s, 5)
+	if err := cam.store.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer to be ended", func() bool { return cam.a.Status().Viewers == 0 })
+	waitFor(t, "the encoder to stop", func() bool { return !cam.src.isRunning() })
+}
