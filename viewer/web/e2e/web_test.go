@@ -242,6 +242,46 @@ func TestFirstLoginPlays(t *testing.T) {
 	s = b.waitPlaying(cam.info.ID, 60)
 	t.Logf("after reload, without the password: %+v", s)
 	checkPattern(t, b.screenshot("reload-video", tileSel(cam.info.ID, "video")))
+
+	// An installable app: the service worker controls the page and holds
+	// the app shell, and Chromium finds nothing missing to install it.
+	var shell []string
+	b.await(&shell, `
+const done = arguments[arguments.length - 1];
+if (!navigator.serviceWorker.controller) { done(['no service worker controls the page']); return; }
+caches.keys().then(async (keys) => {
+  const out = [];
+  for (const k of keys) for (const r of await (await caches.open(k)).keys()) out.push(k + ' ' + new URL(r.url).pathname);
+  done(out);
+});`)
+	t.Logf("service worker cache: %v", shell)
+	if !strings.Contains(strings.Join(shell, "\n"), "/peercam.wasm") {
+		t.Errorf("the service worker does not hold the app shell: %v", shell)
+	}
+	var inst struct {
+		Errors []struct {
+			ErrorID string `json:"errorId"`
+		} `json:"installabilityErrors"`
+	}
+	b.must(b.call("POST", b.s("/goog/cdp/execute"), map[string]any{"cmd": "Page.getInstallabilityErrors", "params": map[string]any{}}, &inst))
+	if len(inst.Errors) > 0 {
+		t.Errorf("Chromium would not install the app: %+v", inst.Errors)
+	}
+
+	b.click("#settings-btn")
+	if got := b.waitText("#settings-version", "App version", 5*time.Second); got == "" {
+		t.Fatal("no version in the settings")
+	}
+	var url string
+	b.exec(&url, `return document.querySelector('#settings-rendezvous').value;`)
+	if url != w.url {
+		t.Errorf("settings show rendezvous %q, want %q", url, w.url)
+	}
+	b.typeInto("#settings-rendezvous", "http://127.0.0.1:1")
+	b.press("\ue007")
+	b.waitText("#settings-error", "ws://", 5*time.Second)
+	b.screenshot("settings-invalid", "#settings-dlg")
+	b.click("#settings-cancel")
 }
 
 // TestAddMistakes: a typo in the ID is caught by its check characters
