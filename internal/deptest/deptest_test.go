@@ -28,11 +28,11 @@ func TestBinariesKeepToTheirPart(t *testing.T) {
 	}{
 		// The camera never links the rendezvous server or the viewer.
 		{mod + "firmware/cmd/camd", []string{mod + "rendezvous/server", mod + "rendezvous/stunturn", mod + "viewer/"}},
-		{mod + "tools/camctl", []string{mod + "rendezvous/server", mod + "viewer/", "github.com/pion/webrtc"}},
+		{mod + "tools/camctl", []string{mod + "rendezvous/server", mod + "viewer/", "github.com/pion/webrtc", "periph.io/x/host"}},
 		// The viewer never links the camera's secrets or the server.
-		{mod + "viewer/cmd/camview", []string{mod + "firmware/", mod + "rendezvous/server", mod + "rendezvous/stunturn"}},
+		{mod + "viewer/cmd/camview", []string{mod + "firmware/", mod + "rendezvous/server", mod + "rendezvous/stunturn", "periph.io/x/"}},
 		// The untrusted server links neither end of a login.
-		{mod + "rendezvous/cmd/rendezvousd", []string{mod + "firmware/", mod + "viewer/", "github.com/pion/webrtc"}},
+		{mod + "rendezvous/cmd/rendezvousd", []string{mod + "firmware/", mod + "viewer/", "github.com/pion/webrtc", "periph.io/x/"}},
 		// The protocol package stays small.
 		{mod + "rendezvous/signaling", []string{"github.com/pion/", mod + "firmware/", mod + "viewer/", mod + "internal/"}},
 	} {
