@@ -97,6 +97,11 @@ test-turn: ## TURN only: credentials, relay policy, rendezvousd wiring; relay an
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./rendezvous/turncred/ ./rendezvous/stunturn/ ./rendezvous/cmd/rendezvousd/
 	$(GO) test -count=1 -run 'Relay|Coturn' ./e2e/
 
+.PHONY: test-arm
+test-arm: ## ARM proof: Debian's arm64 kernel in qemu with vivid; camd captures through V4L2, camview here decodes (~5 min)
+	$(call deps_for,arm)
+	CGO_ENABLED=1 $(GO) test -tags armtest -count=1 -timeout 15m -v ./tools/armtest/
+
 .PHONY: cross
 cross: web ## build for linux/arm64, linux/arm GOARM=7 (both with cgo) and GOARM=6 (cgo-free) into dist/
 	$(call deps_for,cross)

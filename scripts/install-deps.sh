@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages Peercam's builds, tests and demo need.
 #
-#   scripts/install-deps.sh [all|test|demo|cross|web]...   (default: all)
+#   scripts/install-deps.sh [all|test|demo|cross|web|arm]...   (default: all)
 #
 # Idempotent: packages already installed are skipped (dpkg -s), and
 # apt-get update runs only when something is missing. Runs apt through sudo
@@ -18,6 +18,11 @@ test_pkgs=("${demo_pkgs[@]}" iproute2 nftables coturn)
 cross_pkgs=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
 # web: Debian's Chromium and its WebDriver for the web viewer's browser suite.
 web_pkgs=(chromium chromium-driver)
+# arm: the ARM proof (make test-arm): qemu-system-arm (it has
+# qemu-system-aarch64), the arm64 cross compiler for camd's static cgo
+# build, ffmpeg to judge the video. The guest's kernel and busybox are
+# fetched by the test itself with apt-get download.
+arm_pkgs=(qemu-system-arm g++-aarch64-linux-gnu ffmpeg)
 
 die() { echo "install-deps: $*" >&2; exit 1; }
 
@@ -26,12 +31,13 @@ groups=("$@")
 want=()
 for g in "${groups[@]}"; do
 	case "$g" in
-	all) want+=("${test_pkgs[@]}" "${cross_pkgs[@]}" "${web_pkgs[@]}") ;;
+	all) want+=("${test_pkgs[@]}" "${cross_pkgs[@]}" "${web_pkgs[@]}" "${arm_pkgs[@]}") ;;
 	test) want+=("${test_pkgs[@]}") ;;
 	demo) want+=("${demo_pkgs[@]}") ;;
 	cross) want+=("${cross_pkgs[@]}") ;;
 	web) want+=("${web_pkgs[@]}") ;;
-	*) die "unknown group \"$g\" (use all, test, demo, cross or web)" ;;
+	arm) want+=("${arm_pkgs[@]}") ;;
+	*) die "unknown group \"$g\" (use all, test, demo, cross, web or arm)" ;;
 	esac
 done
 
