@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,42 @@ type Camd struct {
 	// Hardware is the GPIO wiring (hw/board). The default, board none,
 	// uses no GPIO at all.
 	Hardware Hardware `yaml:"hardware"`
+	// Recording is what the camera keeps on its card (firmware/record).
+	Recording Recording `yaml:"recording"`
+}
+
+// Recording configures firmware/record. While it records, the camera
+// encodes all the time (not only while somebody watches).
+type Recording struct {
+	// Mode is off or continuous. (Motion-triggered recording comes with
+	// the motion detector's wiring.)
+	Mode string `yaml:"mode"`
+	// Dir is the recording directory; "" is state_dir/recordings.
+	Dir string `yaml:"dir"`
+	// Mount is the card's mount point when recordings go to a removable
+	// card: nothing is written unless a file system is mounted there, so
+	// a missing card is reported instead of filling the root file system.
+	// "": Dir is used wherever it is.
+	Mount string `yaml:"mount"`
+	// Segment is the length of a recording file.
+	Segment time.Duration `yaml:"segment"`
+	// MaxAge deletes older recordings; 0 keeps them until space runs out.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxMB bounds the space recordings take, in MiB; 0: only the card's
+	// free space bounds it.
+	MaxMB int `yaml:"max_mb"`
+	// MinFreeMB is the space always left free on the card, in MiB; 0: 1%
+	// of the card, between 1 and 256 MiB.
+	MinFreeMB int `yaml:"min_free_mb"`
+}
+
+// RecordingDir is where recordings go: Recording.Dir, or
+// state_dir/recordings.
+func (c *Camd) RecordingDir() string {
+	if c.Recording.Dir != "" {
+		return c.Recording.Dir
+	}
+	return filepath.Join(c.StateDir, "recordings")
 }
 
 // Hardware is what is wired to the board's GPIO pins.
@@ -204,6 +241,7 @@ func DefaultCamd() *Camd {
 			ResetButton: Pin{ActiveLow: true},
 			DayNight:    DayNight{Mode: "auto", NightBelow: 40, DayAbove: 90, MinDwell: 30 * time.Second},
 		},
+		Recording: Recording{Mode: "off", Segment: time.Minute},
 	}
 }
 
@@ -270,7 +308,39 @@ func (c *Camd) Validate() error {
 	if err := validateLogLevel(c.LogLevel); err != nil {
 		return err
 	}
+	if err := c.Recording.validate(); err != nil {
+		return err
+	}
 	return c.Hardware.validate()
+}
+
+func (r *Recording) validate() error {
+	switch r.Mode {
+	case "off", "continuous":
+	case "motion":
+		return errors.New(`"recording.mode" is motion: not available yet, use off or continuous`)
+	default:
+		return fmt.Errorf(`"recording.mode" is %q: use off or continuous`, r.Mode)
+	}
+	if r.Dir != "" && !filepath.IsAbs(r.Dir) {
+		return fmt.Errorf(`"recording.dir" is %q: use an absolute path, or "" for state_dir/recordings`, r.Dir)
+	}
+	if r.Mount != "" && !filepath.IsAbs(r.Mount) {
+		return fmt.Errorf(`"recording.mount" is %q: use an absolute path, or ""`, r.Mount)
+	}
+	if r.Segment < 10*time.Second || r.Segment > 10*time.Minute {
+		return fmt.Errorf(`"recording.segment" is %s: use 10s to 10m`, r.Segment)
+	}
+	if r.MaxAge != 0 && r.MaxAge < time.Hour {
+		return fmt.Errorf(`"recording.max_age" is %s: use 0 (no limit) or at least 1h`, r.MaxAge)
+	}
+	if r.MaxMB < 0 || (r.MaxMB > 0 && r.MaxMB < 16) {
+		return fmt.Errorf(`"recording.max_mb" is %d: use 0 (no limit) or at least 16`, r.MaxMB)
+	}
+	if r.MinFreeMB < 0 {
+		return fmt.Errorf(`"recording.min_free_mb" is %d: use 0 (automatic) or more`, r.MinFreeMB)
+	}
+	return nil
 }
 
 func (h *Hardware) validate() error {

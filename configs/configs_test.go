@@ -57,6 +57,14 @@ func TestBadCamdConfigs(t *testing.T) {
 		{"ice: {public_ips: [camera.example]}", `"ice.public_ips"`},
 		{"max_viewers: 0", `"max_viewers"`},
 		{"log_level: loud", `"log_level"`},
+		{"recording: {mode: always}", `"recording.mode"`},
+		{"recording: {mode: motion}", `"recording.mode"`},
+		{"recording: {dir: rec}", `"recording.dir"`},
+		{"recording: {mount: media}", `"recording.mount"`},
+		{"recording: {segment: 1s}", `"recording.segment"`},
+		{"recording: {max_age: 10m}", `"recording.max_age"`},
+		{"recording: {max_mb: 1}", `"recording.max_mb"`},
+		{"recording: {min_free_mb: -1}", `"recording.min_free_mb"`},
 		{"rendezvus: ws://x", "rendezvus"},               // unknown key
 		{"video: {width: wide}", "wide"},                 // wrong type
 		{"relay: never\n---\nrelay: always", "document"}, // two documents

@@ -14,11 +14,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/peercam/peercam/configs"
 	"github.com/peercam/peercam/firmware/agent"
 	"github.com/peercam/peercam/firmware/auth"
 	"github.com/peercam/peercam/firmware/camstatus"
+	"github.com/peercam/peercam/firmware/record"
 	"github.com/peercam/peercam/firmware/stream"
 	"github.com/peercam/peercam/internal/qrterm"
 )
@@ -101,6 +103,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer video.Close()
+	if cfg.Recording.Mode != "off" {
+		stopRecording, err := startRecording(cfg, video, log)
+		if err != nil {
+			return err
+		}
+		defer stopRecording()
+	}
 
 	a, err := agent.New(agent.Config{
 		Rendezvous: cfg.Rendezvous,
@@ -159,4 +168,38 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// startRecording subscribes a recorder to the stream, like a viewer: the
+// source then runs all the time. The returned function unsubscribes it and
+// closes it (writing its last fragment).
+func startRecording(cfg *configs.Camd, video *stream.Broadcaster, log *slog.Logger) (func(), error) {
+	rc := cfg.Recording
+	rlog := log.With("part", "recording")
+	rec, err := record.New(record.Config{
+		Dir:             cfg.RecordingDir(),
+		Mount:           rc.Mount,
+		Mode:            record.Mode(rc.Mode),
+		SegmentDuration: rc.Segment,
+		MaxAge:          rc.MaxAge,
+		MaxBytes:        int64(rc.MaxMB) << 20,
+		MinFree:         int64(rc.MinFreeMB) << 20,
+		RequestKeyFrame: video.RequestKeyFrame,
+		Logger:          rlog,
+		OnStatus: func(s record.Status) {
+			if s.State == record.StateError {
+				rlog.Warn("recording stopped", "err", s.Err, "retry_at", s.RetryAt.Format(time.TimeOnly))
+				return
+			}
+			rlog.Info("recording", "state", s.State, "segments", s.Segments, "bytes", s.Bytes)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	unsubscribe := video.Subscribe(rec)
+	return func() {
+		unsubscribe()
+		rec.Close()
+	}, nil
 }
