@@ -412,3 +412,9 @@ log_level: info
 	}
 	t.Logf("the ARM proof took %v in all", time.Since(began).Round(time.Second))
 }
+
+// exists reports whether a file exists.
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

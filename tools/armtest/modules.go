@@ -4,7 +4,6 @@ import (
 	"debug/elf"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -111,10 +110,4 @@ func (m *Modules) Order(names ...string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// exists reports whether a file exists.
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
