@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -209,4 +210,64 @@ func procWriteBytes(t *testing.T) int64 {
 		}
 	}
 	return 0
+}
+
+// TestFiguresDevice measures write amplification at the block device: an
+// ext4 file system (as on a camera's SD card) on a loop device of its own,
+// so the count (/sys/block/loopN/stat) holds the file system's journal and
+// metadata too and nobody else's writes. Root only; figures only.
+func TestFiguresDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("figures only")
+	}
+	requireRoot(t)
+	for _, tool := range []string{"mkfs.ext4", "losetup"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	for _, rate := range []int{165_000, 2_000_000} {
+		img := filepath.Join(t.TempDir(), "card.img")
+		if err := os.WriteFile(img, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(img, 256<<20); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "mkfs.ext4", "-q", "-F", img)
+		out, err := exec.Command("losetup", "--find", "--show", img).Output()
+		if err != nil {
+			t.Skipf("no loop device: %v", err)
+		}
+		loop := strings.TrimSpace(string(out))
+		mnt := t.TempDir()
+		run(t, "mount", "-t", "ext4", loop, mnt)
+		sectors := func() int64 {
+			b, _ := os.ReadFile("/sys/block/" + filepath.Base(loop) + "/stat")
+			f := strings.Fields(string(b))
+			if len(f) < 7 {
+				return 0
+			}
+			n, _ := strconv.ParseInt(f[6], 10, 64)
+			return n
+		}
+		syscall.Sync()
+		before := sectors()
+		g := &videoGen{frames: padded(t, rate), start: t0}
+		r, err := New(Config{Dir: filepath.Join(mnt, "rec")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const seconds = 300
+		feed(t, r, g, seconds*patternFPS)
+		r.Close()
+		run(t, "umount", mnt)
+		written := (sectors() - before) * 512
+		run(t, "losetup", "-d", loop)
+		st := r.Status()
+		t.Logf("%4d kbit/s, %d s on ext4: video %d B, device writes %d B: write amplification %.3f "+
+			"(%d fragments, each fdatasync'ed; %.1f KiB per fragment beyond the video)",
+			rate/1000, seconds, st.VideoBytes, written, float64(written)/float64(st.VideoBytes), st.Fragments,
+			float64(written-st.VideoBytes)/float64(st.Fragments)/1024)
+	}
 }

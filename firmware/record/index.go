@@ -709,7 +709,7 @@ func (x *index) close() error {
 
 // writeDurable writes a new file and syncs it and its directory.
 func writeDurable(p string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := mkdirDurable(filepath.Dir(p)); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

@@ -112,7 +112,7 @@ func createSegment(path string, seq uint64, key au) (*segmentWriter, error) {
 	if key.sps == nil || key.pps == nil || !key.idr {
 		return nil, errors.New("a segment must begin with a keyframe with SPS and PPS")
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := mkdirDurable(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -263,6 +263,19 @@ func (w *segmentWriter) close() error {
 func (w *segmentWriter) abort() {
 	_ = w.f.Truncate(w.size)
 	_ = w.f.Close()
+}
+
+// mkdirDurable creates dir (whose parent exists) if it is missing, and
+// syncs the parent so that the new entry survives a power cut.
+func mkdirDurable(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
 }
 
 func syncDir(dir string) error {
