@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/peercam/peercam/configs"
 	"github.com/peercam/peercam/firmware/auth"
@@ -26,7 +27,7 @@ func startHardware(ctx context.Context, cfg *configs.Camd, store *auth.Store, lo
 			if err := store.Reset(); err != nil {
 				return err
 			}
-			return announce(stderr, store, false)
+			return announce(os.Stdout, store, false)
 		},
 	})
 	if err != nil {

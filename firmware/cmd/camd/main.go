@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := announce(stderr, store, created); err != nil {
+	if err := announce(os.Stdout, store, created); err != nil {
 		return err
 	}
 	hw, stopHardware, err := startHardware(ctx, cfg, store, log, stderr)
@@ -141,8 +141,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	return err
 }
 
-// announce prints the ID (and, while it is in force, the setup code) on the
-// console: on first boot this is how the owner learns them.
+// announce prints the ID (and, while it is in force, the setup code) on
+// standard output, apart from the logs on standard error: on first boot
+// this is how the owner learns them. Under systemd, standard output goes to
+// the journal and the console (configs/systemd/peercam-camd.service), the
+// logs to the journal only.
 func announce(w io.Writer, store *auth.Store, created bool) error {
 	v, err := store.Current()
 	if err != nil {
