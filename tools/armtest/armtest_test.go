@@ -185,6 +185,8 @@ func TestARM64(t *testing.T) {
 	out := os.Getenv("PEERCAM_ARMTEST_OUT") // keeps the video and a frame
 	if out == "" {
 		out = t.TempDir()
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	tmp := t.TempDir()
 
