@@ -111,32 +111,6 @@ func (c *rawClient) send(peer *net.UDPAddr, data []byte) {
 	}
 }
 
-// recvData waits for a Data indication and returns its peer and data.
-func (c *rawClient) recvData(d time.Duration) (*net.UDPAddr, []byte, bool) {
-	c.t.Helper()
-	buf := make([]byte, 1500)
-	c.conn.SetReadDeadline(time.Now().Add(d))
-	for {
-		n, _, err := c.conn.ReadFrom(buf)
-		if err != nil {
-			return nil, nil, false
-		}
-		m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
-		if m.Decode() != nil || m.Type != stun.NewType(stun.MethodData, stun.ClassIndication) {
-			continue
-		}
-		var peer stun.XORMappedAddress
-		if err := peer.GetFromAs(m, stun.AttrXORPeerAddress); err != nil {
-			c.t.Fatal(err)
-		}
-		data, err := m.Get(stun.AttrData)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		return &net.UDPAddr{IP: peer.IP, Port: peer.Port}, data, true
-	}
-}
-
 var udpTransport = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
 
 // peerAddr is an XOR-PEER-ADDRESS, IPv4 when the address is IPv4 (in any
