@@ -18,12 +18,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
 
-# Test knobs. Packages run two at a time (the CI machine has 2 cores).
+# Test knobs. Packages run two at a time (the CI machine has 2 cores); a
+# test binary that hangs is stopped after TEST_TIMEOUT.
 TEST_P ?= 2
-TEST_TIMEOUT ?= 20m
-# Build tags of the long tests that only the full suite runs (none yet).
-FULL_TAGS ?=
-TAGFLAG := $(if $(strip $(FULL_TAGS)),-tags '$(FULL_TAGS)')
+TEST_TIMEOUT ?= 10m
+# Build tags of the suites that run apart (test-web, test-arm): vet and
+# staticcheck read their files too.
+SUITE_TAGS := browser,armtest
 
 # Linter: staticcheck, run from the module proxy at a pinned version.
 STATICCHECK_VERSION ?= v0.8.2
@@ -60,16 +61,17 @@ test: ## quick suite: go test ./... (unit tests and loopback end to end)
 	$(GO) test -p $(TEST_P) ./...
 
 .PHONY: test-full
-test-full: ## THE test command: full suite with the race detector, no cache (CI runs it)
-	$(call deps_for,test)
-	CGO_ENABLED=1 $(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) $(TAGFLAG) ./...
+test-full: ## THE test command (CI runs it): go test -race -count=1 ./..., then test-web and test-arm
+	$(call deps_for,test web arm)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory test-web test-arm
 
 .PHONY: check
-check: vet fmt-check lint race cross ## vet, gofmt, staticcheck, go test -race, ARM cross builds
+check: vet fmt-check lint race cross ## vet, gofmt, staticcheck, go test -race ./..., ARM cross builds
 
 .PHONY: vet
-vet: ## go vet ./...
-	$(GO) vet ./...
+vet: ## go vet ./... (with the suites' build tags)
+	$(GO) vet -tags $(SUITE_TAGS) ./...
 
 .PHONY: fmt-check
 fmt-check: ## fail, listing them, if any Go file is not gofmt'ed
@@ -84,7 +86,7 @@ fmt: ## gofmt -w every Go file
 
 .PHONY: lint
 lint: ## staticcheck (pinned, fetched through the module proxy)
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags $(SUITE_TAGS) ./...
 
 .PHONY: race
 race: ## go test -race ./... (cached results allowed)

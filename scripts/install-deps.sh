@@ -13,7 +13,7 @@ demo_pkgs=(g++ ffmpeg ca-certificates)
 # test: the demo's, plus network namespaces and NAT for the NAT tests, and
 # coturn (turnserver, turnutils_uclient) for the TURN interop tests, which
 # start their own turnserver on 127.0.0.1; the package's service is not used.
-test_pkgs=("${demo_pkgs[@]}" iproute2 nftables coturn)
+test_pkgs=("${demo_pkgs[@]}" iproute2 nftables coturn zbar-tools)
 # cross: C/C++ cross compilers for camd's cgo on arm64 and armv7.
 cross_pkgs=(g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
 # web: Debian's Chromium and its WebDriver for the web viewer's browser suite.
