@@ -64,6 +64,12 @@ type Config struct {
 	StepTimeout time.Duration
 	// OnStatus (optional) is called whenever Status changes.
 	OnStatus func(Status)
+	// OnDataChannel (optional) takes into service each data channel a
+	// viewer opens, once that viewer's key confirmation checked out on a
+	// live session (a password login, not the setup code); it is called
+	// from a goroutine of its own. The channels of other sessions, and a
+	// session's beyond the fourth, are closed. Nil: every channel is closed.
+	OnDataChannel func(Channel)
 }
 
 // Status is what the agent reports about itself.

@@ -35,6 +35,9 @@ type viewer struct {
 	confirmed   bool          // the viewer proved the password
 	unsubscribe func()
 	closed      bool
+	// data channels opened before the confirmation, and how many so far
+	channels     []*webrtc.DataChannel
+	channelCount int
 }
 
 type pendingMedia struct {
@@ -261,6 +264,7 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 	vw.mu.Lock()
 	vw.pc = pc
 	vw.mu.Unlock()
+	pc.OnDataChannel(vw.onDataChannel)
 	track, err := stream.NewTrack()
 	if err != nil {
 		return "", err
@@ -345,6 +349,7 @@ func (vw *viewer) startMedia() {
 	sender := vw.pending.sender
 	connected := vw.pc != nil && vw.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
 	vw.mu.Unlock()
+	vw.releaseChannels()
 
 	a.mu.Lock()
 	a.viewers[vw] = struct{}{}

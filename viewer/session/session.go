@@ -22,6 +22,7 @@ import (
 
 	"github.com/peercam/peercam/internal/rtc"
 	"github.com/peercam/peercam/rendezvous/signaling"
+	"github.com/peercam/peercam/rendezvous/signaling/playback"
 	"github.com/peercam/peercam/rendezvous/wsconn"
 )
 
@@ -65,8 +66,14 @@ type Session struct {
 	// Mode is signaling.ModeLive (video follows on Tracks) or
 	// signaling.ModeSetup (no video until a password is set).
 	Mode string
-	// Tracks delivers the camera's video track once media flows.
+	// Tracks delivers the camera's video track once media flows, and a
+	// playback track (rendezvous/signaling/playback) when the camera adds
+	// one.
 	Tracks <-chan *webrtc.TrackRemote
+	// Channel is the data channel for recordings and events
+	// (rendezvous/signaling/playback), made before the offer so that the
+	// login authenticates it; it opens with the connection.
+	Channel *webrtc.DataChannel
 	// Key is the camera's public key, checked against the ID.
 	Key ed25519.PublicKey
 	// KeyCached reports that the login used remembered keys, not argon2id.
@@ -376,7 +383,11 @@ func (s *Session) newPeer(ice []signaling.ICEServer) (*webrtc.PeerConnection, <-
 		pc.Close()
 		return nil, nil, fmt.Errorf("viewer: %w", err)
 	}
-	tracks := make(chan *webrtc.TrackRemote, 1)
+	if s.Channel, err = pc.CreateDataChannel(playback.Label, nil); err != nil {
+		pc.Close()
+		return nil, nil, fmt.Errorf("viewer: %w", err)
+	}
+	tracks := make(chan *webrtc.TrackRemote, 2)
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		select {
 		case tracks <- t:
