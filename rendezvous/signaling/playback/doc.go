@@ -20,9 +20,13 @@
 // session that opens more than a few channels has the rest closed. Anything
 // received on a channel is therefore from the person who knows the password.
 //
-// The camera speaks first: once it serves the channel it sends hello. The
-// viewer must not send before it has read hello (the camera drops what
-// arrives earlier).
+// The two sides greet each other first, since either may begin to read
+// the channel a moment after the other began to write (a message that
+// arrives before its reader is dropped): the camera sends hello (id 0) when
+// it takes the channel into service, and the viewer sends hello (id 1, 2,
+// 3 ...) every 250 ms until a hello comes back; the camera answers each of
+// the viewer's hellos with its own. Other requests follow the first hello
+// the viewer reads.
 //
 // # Messages
 //
@@ -33,7 +37,8 @@
 // with nanoseconds, in UTC; an absent from or to leaves that side open.
 // Unknown fields are ignored (new fields may come without a new Version).
 //
-//	C->V  {"type":"hello","version":1,"recording":Status}
+//	V->C  {"id":N,"type":"hello","version":1}
+//	C->V  {"id":N,"type":"hello","version":1,"recording":Status}
 //
 //	V->C  {"id":N,"type":"list","from":T,"to":T}
 //	C->V  {"id":N,"type":"list","segments":[Segment...],"events":[Event...],"truncated":bool}
@@ -70,7 +75,7 @@
 //	V->C  {"id":N,"type":"download","from":T,"to":T}
 //	C->V  {"id":N,"type":"download","start":T,"end":T,"name":"...mp4","content_type":"video/mp4"}
 //	C->V  binary chunks of request N
-//	C->V  {"id":N,"type":"done","size":BYTES,"sha256":HEX}
+//	C->V  {"id":N,"type":"done","size":BYTES,"sha256":HEX,"end":T}
 //
 // A clip is a fragmented MP4 that ffprobe and browsers play: from the
 // keyframe at or before from to the end of the fragment that holds to (so
@@ -78,7 +83,7 @@
 // Within one recording file it is that file's bytes (its init section and
 // the fragments); across files it is put together again from their frames
 // (the recordings must then share the picture size; it ends where that
-// changes). The viewer knows the clip is whole when done arrives and the
+// changes, and done's end, present only then, says where). The viewer knows the clip is whole when done arrives and the
 // size and SHA-256 match what it received; anything else (error, a closed
 // channel) leaves it incomplete.
 //
