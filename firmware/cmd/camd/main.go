@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/peercam/peercam/firmware/agent"
 	"github.com/peercam/peercam/firmware/auth"
 	"github.com/peercam/peercam/firmware/camstatus"
+	"github.com/peercam/peercam/firmware/playback"
 	"github.com/peercam/peercam/firmware/record"
 	"github.com/peercam/peercam/firmware/stream"
 	"github.com/peercam/peercam/internal/qrterm"
@@ -103,13 +105,28 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer video.Close()
+	// Recordings, events and status go to logged-in viewers over their
+	// data channel (firmware/playback), never through the rendezvous.
+	var recordings playback.Recordings
+	var player atomic.Pointer[playback.Server]
 	if cfg.Recording.Mode != "off" {
-		stopRecording, err := startRecording(cfg, video, log)
+		rec, stopRecording, err := startRecording(cfg, video, log, func(st record.Status) {
+			if p := player.Load(); p != nil {
+				p.PublishStatus(st)
+			}
+		})
 		if err != nil {
 			return err
 		}
 		defer stopRecording()
+		recordings = rec
 	}
+	pbsrv, err := playback.New(playback.Config{Recordings: recordings, Logger: log})
+	if err != nil {
+		return err
+	}
+	player.Store(pbsrv)
+	defer pbsrv.Close()
 
 	a, err := agent.New(agent.Config{
 		Rendezvous: cfg.Rendezvous,
@@ -121,6 +138,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		MaxViewers: cfg.MaxViewers,
 		API:        api,
 		Logger:     log,
+		OnDataChannel: func(c agent.Channel) {
+			pbsrv.Serve(c.DC, c.PC, c.Logger)
+		},
 		OnStatus: func(s agent.Status) {
 			s.Source = src.Info().Name
 			s.PID = os.Getpid()
@@ -175,8 +195,9 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 
 // startRecording subscribes a recorder to the stream, like a viewer: the
 // source then runs all the time. The returned function unsubscribes it and
-// closes it (writing its last fragment).
-func startRecording(cfg *configs.Camd, video *stream.Broadcaster, log *slog.Logger) (func(), error) {
+// closes it (writing its last fragment). onStatus, if set, also gets the
+// recorder's state changes (it must not block).
+func startRecording(cfg *configs.Camd, video *stream.Broadcaster, log *slog.Logger, onStatus func(record.Status)) (*record.Recorder, func(), error) {
 	rc := cfg.Recording
 	rlog := log.With("part", "recording")
 	rec, err := record.New(record.Config{
@@ -190,6 +211,9 @@ func startRecording(cfg *configs.Camd, video *stream.Broadcaster, log *slog.Logg
 		RequestKeyFrame: video.RequestKeyFrame,
 		Logger:          rlog,
 		OnStatus: func(s record.Status) {
+			if onStatus != nil {
+				onStatus(s)
+			}
 			if s.State == record.StateError {
 				rlog.Warn("recording stopped", "err", s.Err, "retry_at", s.RetryAt.Format(time.TimeOnly))
 				return
@@ -198,10 +222,10 @@ func startRecording(cfg *configs.Camd, video *stream.Broadcaster, log *slog.Logg
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	unsubscribe := video.Subscribe(rec)
-	return func() {
+	return rec, func() {
 		unsubscribe()
 		rec.Close()
 	}, nil
