@@ -682,6 +682,9 @@ func (r *Recorder) handle(it item) {
 // write adds a frame to the open segment, opening, cutting and flushing as
 // needed. It reports false when the card failed.
 func (r *Recorder) write(a au) bool {
+	if r.seg != nil {
+		r.seg.retime(a.frame.Captured)
+	}
 	if r.seg != nil && a.key() && (r.seg.elapsed >= r.cfg.SegmentDuration || !r.seg.sameParams(a)) {
 		if !r.finish() {
 			return false

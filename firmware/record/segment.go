@@ -178,6 +178,38 @@ func (w *segmentWriter) add(a au) {
 	w.pendDur += d
 }
 
+// retime sets the duration of the last pending frame to what it really
+// lasted: until next, the capture time of the frame that follows it. Frame
+// durations from the source are nominal (1/frame rate, or a multiple when
+// it skipped frames); a source that fell behind and restarted its pacing
+// would otherwise leave the segment's timeline behind the capture clock, by
+// more and more. So a frame's time in the file stays its capture time, and
+// seeking and the index agree with the picture's clock. A next that is not
+// after the frame, or more than maxRetime after it, leaves it alone.
+func (w *segmentWriter) retime(next time.Time) {
+	const maxRetime = 5 * time.Second
+	if len(w.pend) == 0 {
+		return
+	}
+	last := &w.pend[len(w.pend)-1]
+	dts := w.pendStart
+	for _, p := range w.pend[:len(w.pend)-1] {
+		dts += uint64(p.ticks)
+	}
+	at := next.Sub(w.start)
+	if at <= fromTicks(dts) || at-fromTicks(dts) > maxRetime {
+		return
+	}
+	ticks := toTicks(at) - dts
+	if ticks == 0 || ticks > 1<<31 {
+		return
+	}
+	old := fromTicks(dts + uint64(last.ticks))
+	last.ticks = uint32(ticks)
+	w.elapsed = fromTicks(dts + ticks)
+	w.pendDur += w.elapsed - old
+}
+
 // pending reports whether frames wait to be written.
 func (w *segmentWriter) pending() bool { return len(w.pend) > 0 }
 
