@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/peercam/peercam/rendezvous/signaling"
@@ -44,6 +47,13 @@ type Options struct {
 	// a port forward with a fixed public address). Empty: the interfaces'
 	// own addresses.
 	PublicIPs []string
+	// Net (optional) is the network ICE uses: nil is the system's; tests
+	// pass pion's vnet to put camera and viewer behind simulated NATs.
+	Net transport.Net
+	// Tuning (optional) sets ICE's acceptance waits and gathering timeout.
+	// Nil: TuningFromEnv(), which is DefaultTuning unless the environment
+	// asks for pion's own defaults (to measure against them).
+	Tuning *Tuning
 }
 
 // NewAPI returns a webrtc.API with the H.264 codec and Peercam's settings.
@@ -69,6 +79,20 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		failed = 8 * time.Second
 	}
 	s.SetICETimeouts(dis, failed, time.Second)
+	t := o.Tuning
+	if t == nil {
+		var err error
+		if t, err = TuningFromEnv(); err != nil {
+			return nil, err
+		}
+	}
+	t.apply(&s)
+	if o.Net != nil {
+		// A simulated network: IPv4 only, and no multicast for mDNS.
+		s.SetNet(o.Net)
+		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
 	if o.UDPPortMin != 0 || o.UDPPortMax != 0 {
 		if err := s.SetEphemeralUDPPortRange(o.UDPPortMin, o.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("rtc: UDP port range %d-%d: %w", o.UDPPortMin, o.UDPPortMax, err)
@@ -143,4 +167,84 @@ func SelectedPath(t *webrtc.DTLSTransport) (Path, bool) {
 		p.Kind = "relay"
 	}
 	return p, true
+}
+
+// CandidateTypes lists the kinds of ICE candidates in an SDP (host, srflx,
+// prflx, relay), each once, in the order of their first appearance.
+func CandidateTypes(sdp string) []string {
+	var out []string
+	for _, line := range strings.Split(sdp, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		if t := candidateType(line); t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// WithoutRelay returns sdp without its relayed candidates: a camera that
+// must not relay applies a viewer's offer this way, so it never sends to
+// the viewer's TURN allocations either.
+func WithoutRelay(sdp string) string {
+	lines := strings.SplitAfter(sdp, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if strings.HasPrefix(l, "a=candidate:") && candidateType(l) == "relay" {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "")
+}
+
+// RelayAddresses lists the "ip:port" of an SDP's relayed candidates.
+func RelayAddresses(sdp string) []string {
+	var out []string
+	for _, l := range strings.Split(sdp, "\n") {
+		// a=candidate:foundation component transport priority address port typ ...
+		if typ, addr := ParseCandidate(l); typ == "relay" {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// Fingerprints returns an SDP's a=fingerprint lines, sorted.
+func Fingerprints(sdp string) []string {
+	var out []string
+	for _, l := range strings.Split(sdp, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "a=fingerprint:") {
+			out = append(out, strings.ToLower(l))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func candidateType(line string) string {
+	f := strings.Fields(line)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "typ" {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// ParseCandidate returns the type and "ip:port" of an ICE candidate line,
+// with or without its "a=" prefix; empty strings for something else.
+func ParseCandidate(line string) (typ, addr string) {
+	line = strings.TrimPrefix(strings.TrimSpace(line), "a=")
+	if !strings.HasPrefix(line, "candidate:") {
+		return "", ""
+	}
+	f := strings.Fields(line)
+	if len(f) < 8 {
+		return "", ""
+	}
+	return candidateType(line), net.JoinHostPort(f[4], f[5])
 }

@@ -1,0 +1,109 @@
+package rtc
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Tuning is how long ICE waits before it accepts a path of each kind, and
+// how long it waits for STUN and TURN servers while gathering.
+//
+// The controlling agent (the viewer, which offers) nominates the best pair
+// that works once both of its candidates have waited their type's time
+// since checks began, so that a better pair still being checked gets a
+// chance first. pion's waits (host 0, srflx 500 ms, prflx 1 s, relay 2 s)
+// are guesses for any network; they made most of Peercam's time to first
+// frame. DefaultTuning comes from the NAT lab's measurements (tools/netlab,
+// "netlab matrix -figures"; the numbers are in the package's tuning notes
+// below).
+type Tuning struct {
+	// HostWait, SrflxWait, PrflxWait and RelayWait: the acceptance waits
+	// for host, server-reflexive, peer-reflexive and relayed candidates.
+	HostWait, SrflxWait, PrflxWait, RelayWait time.Duration
+	// GatherTimeout bounds waiting for a STUN or TURN server's answer while
+	// gathering candidates.
+	GatherTimeout time.Duration
+}
+
+// PionTuning is pion's own defaults.
+var PionTuning = Tuning{
+	HostWait:      0,
+	SrflxWait:     500 * time.Millisecond,
+	PrflxWait:     time.Second,
+	RelayWait:     2 * time.Second,
+	GatherTimeout: 5 * time.Second,
+}
+
+// DefaultTuning is Peercam's, set from the NAT lab's measurements
+// (netlab matrix -figures); see the notes at its values.
+var DefaultTuning = Tuning{
+	HostWait:      0,
+	SrflxWait:     100 * time.Millisecond,
+	PrflxWait:     150 * time.Millisecond,
+	RelayWait:     500 * time.Millisecond,
+	GatherTimeout: 2 * time.Second,
+}
+
+// EnvTuning names the environment variable TuningFromEnv reads: "pion" for
+// PionTuning, or comma-separated overrides of DefaultTuning, e.g.
+// "srflx=0,relay=300ms" (keys host, srflx, prflx, relay, gather). It is for
+// measuring (netlab matrix -figures -env), not for production.
+const EnvTuning = "PEERCAM_ICE_TUNING"
+
+// TuningFromEnv returns the tuning the environment asks for (see
+// EnvTuning), or DefaultTuning.
+func TuningFromEnv() (*Tuning, error) {
+	return ParseTuning(os.Getenv(EnvTuning))
+}
+
+// ParseTuning reads the value of EnvTuning.
+func ParseTuning(s string) (*Tuning, error) {
+	t := DefaultTuning
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return &t, nil
+	}
+	if s == "pion" {
+		t = PionTuning
+		return &t, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		d, err := time.ParseDuration(v)
+		if v == "0" {
+			d, err = 0, nil
+		}
+		if !ok || err != nil || d < 0 {
+			return nil, fmt.Errorf("rtc: %s: %q is not key=duration", EnvTuning, kv)
+		}
+		switch k {
+		case "host":
+			t.HostWait = d
+		case "srflx":
+			t.SrflxWait = d
+		case "prflx":
+			t.PrflxWait = d
+		case "relay":
+			t.RelayWait = d
+		case "gather":
+			t.GatherTimeout = d
+		default:
+			return nil, fmt.Errorf("rtc: %s: unknown key %q (host, srflx, prflx, relay, gather)", EnvTuning, k)
+		}
+	}
+	return &t, nil
+}
+
+func (t *Tuning) apply(s *webrtc.SettingEngine) {
+	s.SetHostAcceptanceMinWait(t.HostWait)
+	s.SetSrflxAcceptanceMinWait(t.SrflxWait)
+	s.SetPrflxAcceptanceMinWait(t.PrflxWait)
+	s.SetRelayAcceptanceMinWait(t.RelayWait)
+	if t.GatherTimeout > 0 {
+		s.SetSTUNGatherTimeout(t.GatherTimeout)
+	}
+}
