@@ -56,7 +56,11 @@ func TestParseTuning(t *testing.T) {
 		{"", DefaultTuning, false},
 		{"pion", PionTuning, false},
 		{"srflx=0,relay=300ms", func() Tuning { d := DefaultTuning; d.SrflxWait, d.RelayWait = 0, 300*time.Millisecond; return d }(), false},
-		{" host=5ms , gather=1s ", func() Tuning { d := DefaultTuning; d.HostWait, d.GatherTimeout = 5*time.Millisecond, time.Second; return d }(), false},
+		{" host=5ms , gather=1s ", func() Tuning {
+			d := DefaultTuning
+			d.HostWait, d.GatherTimeout = 5*time.Millisecond, time.Second
+			return d
+		}(), false},
 		{"relay", Tuning{}, true},
 		{"relay=soon", Tuning{}, true},
 		{"turbo=1s", Tuning{}, true},
