@@ -159,9 +159,63 @@
 // counts seq from 0 and a receiver accepts only the next one, so nothing can be
 // replayed, reordered or reflected. The plaintext is a JSON Command:
 //
-//	C->V  {"cmd":"status","mode":"live"}            video follows
-//	C->V  {"cmd":"status","mode":"setup"}           setup code in force: no video
+//	C->V  {"cmd":"status","mode":"live","relay":R}  video follows
+//	C->V  {"cmd":"status","mode":"setup","relay":R} setup code in force: no video
 //	V->C  {"cmd":"set_password","password":"..."}   the camera checks it and
 //	                                                derives a new verifier
 //	C->V  {"cmd":"password_set"} or {"cmd":"error","reason":...,"message":...}
+//	V->C  {"cmd":"ice_restart","sdp":OFFER}         restart ICE (live sessions)
+//	C->V  {"cmd":"ice_answer","sdp":ANSWER} or {"cmd":"error","reason":"ice_restart",...}
+//	either {"cmd":"candidates","candidates":["candidate:..."],"done":true}
+//	                                                trickled candidates (no reply)
+//
+// R is the camera's relay setting: "fallback" (a TURN relay only when no
+// direct path works), "never" or "always". A viewer uses it to say why no
+// path worked; it is absent from cameras that predate it. A camera with
+// "never" offers no relay candidates and does not use the viewer's either.
+//
+// # ICE restart
+//
+// When the viewer's network changes (a phone moves from Wi-Fi to mobile
+// data), its candidates die with it. The viewer then sends a new offer with
+// fresh ICE credentials and candidates (an ICE restart, RFC 8445 section
+// 9) in an ice_restart command; the camera applies it to the session's
+// PeerConnection and answers with ice_answer. Both SDPs are complete
+// (candidates gathered). The DTLS association and its keys are kept, so
+// the offer's a=fingerprint lines must be those of the hello's offer, which
+// the handshake authenticated; the camera refuses any other with an error
+// whose reason is "ice_restart". The exchange is sealed: only the two
+// authenticated ends can move the media path, the rendezvous cannot point
+// it anywhere else, and a restart cannot be replayed (sequence numbers).
+// A viewer whose rendezvous connection did not survive the change logs in
+// again instead (a new session, with its remembered key).
+//
+// # Trickle ICE
+//
+// Gathering candidates costs each side one or two round trips to the STUN
+// and TURN servers. Without trickle both wait for it before their part of
+// the handshake, so the login carries it twice. A viewer may instead send
+// its hello at once, with the candidates it has (host ones) and the
+// session-level attribute "a=x-peercam-trickle" in its offer. A camera that
+// trickles (live mode only) then answers at once too, with the same
+// attribute in its answer. After the handshake each side sends the rest of
+// its candidates, and then done, in sealed candidates commands: the viewer
+// once the answer checked out (after its confirm), the camera after its
+// status. A candidate is the a=candidate value of RFC 8839 ("candidate:"
+// foundation component transport priority address port "typ" type ...).
+// Commands carrying candidates get no reply.
+//
+// Candidates travel sealed, not in clear bodies beside the handshake: they
+// decide where the media goes, and sealed, only the two authenticated ends
+// can add paths. A rendezvous that could inject candidates could make the
+// camera send its (encrypted) video through a machine of its own choosing,
+// defeating relay: never, which promises that the video passes through no
+// server. It costs the camera's candidates half a round trip (they wait for
+// the confirm), which the lab measured as small beside the gathering saved.
+// The DTLS fingerprint binding is unchanged: both SDPs the handshake
+// authenticates carry the fingerprints, whatever candidates they carry.
+// Both attributes are inside the authenticated SDPs, so the rendezvous
+// cannot turn trickle off or on. A camera or viewer that does not know the
+// attribute ignores it and gathers completely (the web viewer does); a
+// viewer sends sealed candidates only to a camera whose answer carries it.
 package signaling

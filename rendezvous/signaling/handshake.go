@@ -79,10 +79,13 @@ type Sealed struct {
 
 // Commands carried in Sealed messages.
 const (
-	CmdStatus      = "status"       // camera -> viewer: Mode
+	CmdStatus      = "status"       // camera -> viewer: Mode, Relay
 	CmdSetPassword = "set_password" // viewer -> camera: Password
 	CmdPasswordSet = "password_set" // camera -> viewer
 	CmdError       = "error"        // camera -> viewer: Reason, Message
+	CmdICERestart  = "ice_restart"  // viewer -> camera: SDP (an ICE restart offer)
+	CmdICEAnswer   = "ice_answer"   // camera -> viewer: SDP (its answer)
+	CmdCandidates  = "candidates"   // either way: Candidates, Done (trickle ICE)
 )
 
 // Camera modes in a status command.
@@ -95,9 +98,16 @@ const (
 type Command struct {
 	Cmd      string `json:"cmd"`
 	Mode     string `json:"mode,omitempty"`
+	Relay    string `json:"relay,omitempty"`
 	Password string `json:"password,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Message  string `json:"message,omitempty"`
+	SDP      string `json:"sdp,omitempty"`
+	// Candidates are ICE candidate lines ("candidate:..." as in an SDP's
+	// a=candidate, without "a="); Done marks the end of the sender's
+	// candidates.
+	Candidates []string `json:"candidates,omitempty"`
+	Done       bool     `json:"done,omitempty"`
 }
 
 // MarshalBody encodes a handshake message (Hello, Answer, Refused, Confirm or
