@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +32,17 @@ type viewer struct {
 	inbox    chan json.RawMessage
 	lost     chan struct{} // the rendezvous side of the session ended
 	lostOnce sync.Once
+
+	// offer's DTLS fingerprints and relayed addresses, from the hello: an
+	// ICE restart must keep the first, and relay: never refuses a path
+	// to the second.
+	fingerprints []string
+	relayAddrs   []string
+	// trickle holds the camera's own candidates for a viewer that
+	// trickles (nil for one that does not), until they are sent sealed.
+	trickle *trickleOut
+	// sendMu keeps sealed messages in sequence order on the wire.
+	sendMu sync.Mutex
 
 	mu          sync.Mutex
 	pc          *webrtc.PeerConnection
@@ -171,21 +186,24 @@ func (vw *viewer) run(ctx context.Context) {
 		vw.refuse(ctx, denied)
 		return
 	}
-	ch, ok := vw.handshake(ctx, att, secrets, hello)
+	mode := modeOf(v)
+	ch, ok := vw.handshake(ctx, att, secrets, hello, mode == signaling.ModeLive)
 	if !ok {
 		return
 	}
-	mode := modeOf(v)
 	vw.log.Info("viewer logged in", "mode", mode)
-	sealed, err := ch.Seal(&signaling.Command{Cmd: signaling.CmdStatus, Mode: mode})
-	if err == nil {
-		err = vw.send(ctx, sealed)
-	}
-	if err != nil {
+	if err := vw.sendSealed(ctx, ch, &signaling.Command{Cmd: signaling.CmdStatus, Mode: mode, Relay: a.cfg.Relay}); err != nil {
 		vw.close("cannot send status")
 		return
 	}
 	if mode == signaling.ModeLive {
+		if vw.trickle != nil {
+			a.sessions.Add(1)
+			go func() {
+				defer a.sessions.Done()
+				vw.sendCandidates(ctx, ch)
+			}()
+		}
 		vw.startMedia()
 	} else {
 		// No media ever on a setup-code session.
@@ -196,7 +214,7 @@ func (vw *viewer) run(ctx context.Context) {
 
 // handshake answers hello and waits for the confirmation. It returns the
 // sealed channel when the viewer proved the password.
-func (vw *viewer) handshake(ctx context.Context, att *auth.Attempt, secrets *signaling.CameraSecrets, hello *signaling.Hello) (*signaling.Channel, bool) {
+func (vw *viewer) handshake(ctx context.Context, att *auth.Attempt, secrets *signaling.CameraSecrets, hello *signaling.Hello, live bool) (*signaling.Channel, bool) {
 	a := vw.a
 	succeeded := false
 	defer func() {
@@ -205,7 +223,7 @@ func (vw *viewer) handshake(ctx context.Context, att *auth.Attempt, secrets *sig
 			vw.close("login failed")
 		}
 	}()
-	answerSDP, err := vw.answer(ctx, hello.Offer)
+	answerSDP, err := vw.answer(ctx, hello.Offer, live)
 	if err != nil {
 		vw.log.Info("cannot answer the viewer's offer", "err", err)
 		vw.refuse(ctx, denied)
@@ -249,9 +267,11 @@ func (vw *viewer) handshake(ctx context.Context, att *auth.Attempt, secrets *sig
 	return ch, true
 }
 
-// answer creates the PeerConnection for offer and returns the complete
-// answer SDP (after ICE gathering), which the handshake then authenticates.
-func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
+// answer creates the PeerConnection for offer and returns the answer SDP,
+// which the handshake then authenticates: complete (after ICE gathering),
+// or at once for a live viewer that trickles, whose further candidates go
+// sealed after the login (sendCandidates).
+func (vw *viewer) answer(ctx context.Context, offer string, live bool) (string, error) {
 	a := vw.a
 	conf := webrtc.Configuration{ICEServers: rtc.ICEServers(vw.iceServers())}
 	if a.cfg.Relay == "always" {
@@ -276,6 +296,9 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateConnected:
+			if p, ok := rtc.SelectedPath(sender.Transport()); ok {
+				vw.log.Info("viewer connected", "path", p.Kind, "local", p.Local, "remote", p.Remote)
+			}
 			vw.attach()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			vw.mu.Lock()
@@ -286,6 +309,36 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 			}
 		}
 	})
+	vw.mu.Lock()
+	vw.fingerprints, vw.relayAddrs = rtc.Fingerprints(offer), rtc.RelayAddresses(offer)
+	vw.mu.Unlock()
+	trickle := live && signaling.OffersTrickle(offer)
+	if trickle {
+		vw.trickle = newTrickleOut()
+		pc.OnICECandidate(vw.trickle.add)
+	}
+	begin := time.Now()
+	sdp, err := vw.negotiate(ctx, pc, offer, !trickle)
+	if err != nil {
+		return "", err
+	}
+	if trickle {
+		sdp = signaling.WithTrickle(sdp)
+	}
+	vw.log.Debug("answered", "gather_ms", time.Since(begin).Milliseconds(), "viewer_candidates", rtc.CandidateTypes(offer), "camera_candidates", rtc.CandidateTypes(sdp))
+	vw.mu.Lock()
+	vw.pending = &pendingMedia{track: track, sender: sender}
+	vw.mu.Unlock()
+	return sdp, nil
+}
+
+// negotiate applies a viewer's offer (without its relayed candidates when
+// the camera must not relay) and returns the answer: complete, after ICE
+// gathering, or with the candidates it has when complete is false.
+func (vw *viewer) negotiate(ctx context.Context, pc *webrtc.PeerConnection, offer string, complete bool) (string, error) {
+	if vw.a.cfg.Relay == "never" {
+		offer = rtc.WithoutRelay(offer)
+	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", err
 	}
@@ -297,17 +350,65 @@ func (vw *viewer) answer(ctx context.Context, offer string) (string, error) {
 	if err := pc.SetLocalDescription(ans); err != nil {
 		return "", err
 	}
+	if !complete {
+		return pc.LocalDescription().SDP, nil
+	}
 	select {
 	case <-gathered:
-	case <-time.After(a.cfg.StepTimeout):
+	case <-time.After(vw.a.cfg.StepTimeout):
 		return "", errors.New("ICE gathering did not finish")
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	vw.mu.Lock()
-	vw.pending = &pendingMedia{track: track, sender: sender}
-	vw.mu.Unlock()
 	return pc.LocalDescription().SDP, nil
+}
+
+// restartICE answers a live viewer's ICE restart offer (its network
+// changed): same PeerConnection, same DTLS, new ICE credentials and
+// candidates.
+func (vw *viewer) restartICE(ctx context.Context, offer string) *signaling.Command {
+	refuse := func(msg string) *signaling.Command {
+		return &signaling.Command{Cmd: signaling.CmdError, Reason: signaling.CmdICERestart, Message: msg}
+	}
+	vw.mu.Lock()
+	same := slices.Equal(rtc.Fingerprints(offer), vw.fingerprints)
+	vw.mu.Unlock()
+	if !same {
+		vw.log.Warn("refusing an ICE restart whose DTLS fingerprint differs from the login's")
+		return refuse("the offer's DTLS fingerprint is not the one the login authenticated")
+	}
+	vw.mu.Lock()
+	pc := vw.pc
+	vw.relayAddrs = append(vw.relayAddrs, rtc.RelayAddresses(offer)...)
+	vw.mu.Unlock()
+	if pc == nil {
+		return refuse("the session has no connection to restart")
+	}
+	answer, err := vw.negotiate(ctx, pc, offer, true)
+	if err != nil {
+		vw.log.Info("ICE restart failed", "err", err)
+		return refuse("the camera could not apply the ICE restart")
+	}
+	vw.log.Info("ICE restarted by the viewer", "viewer_candidates", rtc.CandidateTypes(offer), "camera_candidates", rtc.CandidateTypes(answer))
+	return &signaling.Command{Cmd: signaling.CmdICEAnswer, SDP: answer}
+}
+
+// relayed reports whether the pair a sender uses passes through a relay,
+// ours or one of the viewer's addresses that is a TURN allocation. The
+// caller holds vw.mu.
+func (vw *viewer) relayed(sender *webrtc.RTPSender) bool {
+	if p, ok := rtc.SelectedPath(sender.Transport()); ok && p.Kind == "relay" {
+		return true
+	}
+	t := sender.Transport()
+	if t == nil {
+		return false
+	}
+	pair, err := t.ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		return false
+	}
+	return slices.Contains(vw.relayAddrs, net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port))))
 }
 
 // iceServers applies the relay policy to what the rendezvous handed out:
@@ -374,6 +475,18 @@ func (vw *viewer) attach() {
 	vw.mu.Lock()
 	defer vw.mu.Unlock()
 	if vw.closed || !vw.confirmed || vw.pending == nil {
+		return
+	}
+	if vw.a.cfg.Relay == "never" && vw.relayed(vw.pending.sender) {
+		// A path through the viewer's TURN allocation (it came as a
+		// peer-reflexive candidate): relay: never refuses it.
+		vw.log.Warn("refusing a relayed path: relay is never")
+		pc := vw.pc
+		go func() {
+			if pc != nil {
+				pc.Close()
+			}
+		}()
 		return
 	}
 	vw.unsubscribe = vw.a.cfg.Video.Subscribe(vw.pending.track)
@@ -451,12 +564,17 @@ func (vw *viewer) commands(ctx context.Context, ch *signaling.Channel, mode stri
 			vw.log.Warn("refusing a sealed message", "err", err)
 			return
 		}
-		reply := vw.command(cmd)
-		out, err := ch.Seal(reply)
-		if err == nil {
-			err = vw.send(ctx, out)
+		var reply *signaling.Command
+		switch {
+		case cmd.Cmd == signaling.CmdCandidates:
+			vw.addCandidates(cmd.Candidates)
+			continue // no reply
+		case cmd.Cmd == signaling.CmdICERestart && mode == signaling.ModeLive:
+			reply = vw.restartICE(ctx, cmd.SDP)
+		default:
+			reply = vw.command(cmd)
 		}
-		if err != nil {
+		if err := vw.sendSealed(ctx, ch, reply); err != nil {
 			return
 		}
 		if mode == signaling.ModeSetup && reply.Cmd == signaling.CmdPasswordSet {
@@ -478,4 +596,110 @@ func (vw *viewer) command(cmd *signaling.Command) *signaling.Command {
 		return &signaling.Command{Cmd: signaling.CmdPasswordSet}
 	}
 	return &signaling.Command{Cmd: signaling.CmdError, Reason: "unknown_command", Message: "the camera does not know this command"}
+}
+
+// sendSealed seals cmd and sends it; one at a time, so that sequence
+// numbers reach the viewer in order.
+func (vw *viewer) sendSealed(ctx context.Context, ch *signaling.Channel, cmd *signaling.Command) error {
+	vw.sendMu.Lock()
+	defer vw.sendMu.Unlock()
+	sealed, err := ch.Seal(cmd)
+	if err != nil {
+		return err
+	}
+	return vw.send(ctx, sealed)
+}
+
+// addCandidates applies candidates a trickling viewer sent (sealed). A
+// camera that must not relay skips relayed ones, but remembers their
+// addresses (see relayed).
+func (vw *viewer) addCandidates(cands []string) {
+	vw.mu.Lock()
+	pc := vw.pc
+	vw.mu.Unlock()
+	for _, c := range cands {
+		typ, addr := rtc.ParseCandidate(c)
+		if typ == "" {
+			vw.log.Debug("ignoring a malformed candidate from the viewer")
+			continue
+		}
+		if typ == "relay" {
+			vw.mu.Lock()
+			vw.relayAddrs = append(vw.relayAddrs, addr)
+			vw.mu.Unlock()
+			if vw.a.cfg.Relay == "never" {
+				continue
+			}
+		}
+		if pc == nil {
+			continue
+		}
+		if err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(c, "a=")}); err != nil {
+			vw.log.Debug("cannot add the viewer's candidate", "err", err)
+		}
+	}
+}
+
+// sendCandidates sends the camera's candidates to a trickling viewer,
+// sealed, as they are gathered, until gathering ends or the session does.
+func (vw *viewer) sendCandidates(ctx context.Context, ch *signaling.Channel) {
+	t := vw.trickle
+	for {
+		cands, done := t.take()
+		if len(cands) > 0 || done {
+			if err := vw.sendSealed(ctx, ch, &signaling.Command{Cmd: signaling.CmdCandidates, Candidates: cands, Done: done}); err != nil {
+				vw.log.Debug("cannot send candidates", "err", err)
+				return
+			}
+		}
+		if done {
+			return
+		}
+		select {
+		case <-t.more:
+		case <-vw.lost:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// trickleOut collects a PeerConnection's candidates from the first
+// gathering until they are sent.
+type trickleOut struct {
+	mu    sync.Mutex
+	cands []string
+	done  bool
+	more  chan struct{} // capacity 1
+}
+
+func newTrickleOut() *trickleOut { return &trickleOut{more: make(chan struct{}, 1)} }
+
+// add is the PeerConnection's OnICECandidate; nil ends the gathering.
+func (t *trickleOut) add(c *webrtc.ICECandidate) {
+	t.mu.Lock()
+	if t.done {
+		t.mu.Unlock()
+		return // a later gathering (ICE restart) answers complete
+	}
+	if c == nil {
+		t.done = true
+	} else {
+		t.cands = append(t.cands, c.ToJSON().Candidate)
+	}
+	t.mu.Unlock()
+	select {
+	case t.more <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the candidates not yet sent and whether gathering ended.
+func (t *trickleOut) take() ([]string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.cands
+	t.cands = nil
+	return c, t.done
 }
