@@ -57,6 +57,16 @@ type Config struct {
 	BusyRetries int
 	// Timeout bounds each step waiting for the other side; default 10 s.
 	Timeout time.Duration
+	// Trickle sends the hello before ICE gathering ends and trickles the
+	// rest of the viewer's candidates, sealed, after the login, taking the
+	// camera's the same way (if the camera trickles too: its answer says
+	// so). It shortens the login by both sides' gathering time.
+	Trickle bool
+	// RestartICE makes a live session restart ICE by itself when its path
+	// goes quiet (ICE disconnected or failed): what a viewer whose network
+	// changed needs. The session then reads the sealed commands itself;
+	// do not call NextCommand. False: only an explicit RestartICE.
+	RestartICE bool
 }
 
 // Session is one authenticated connection to a camera.
@@ -78,6 +88,10 @@ type Session struct {
 	Key ed25519.PublicKey
 	// KeyCached reports that the login used remembered keys, not argon2id.
 	KeyCached bool
+	// CameraRelay is the camera's relay setting from its sealed status
+	// ("fallback", "never" or "always"); empty from a camera that does not
+	// report it.
+	CameraRelay string
 
 	cfg     Config
 	conn    *wsconn.Conn
@@ -86,6 +100,18 @@ type Session struct {
 	readErr error
 	readEnd chan struct{}
 	closeMu sync.Once
+
+	// bg ends with Close; bgWG counts its goroutines (watch, dispatchLoop,
+	// sendCandidates).
+	bg          context.Context
+	stopBG      context.CancelFunc
+	bgWG        sync.WaitGroup
+	sendMu      sync.Mutex
+	trickle     *trickleOut // the viewer's candidates while trickling; nil otherwise
+	replies     chan reply  // from dispatchLoop, once it runs
+	dispatching bool
+
+	ice iceState
 }
 
 // Dial logs in to the camera and returns the session. The errors a person
@@ -105,6 +131,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	start := time.Now()
 	if cfg.API == nil {
 		api, err := rtc.NewAPI(rtc.Options{LoopbackOnly: rtc.IsLoopbackURL(cfg.Rendezvous)})
 		if err != nil {
@@ -116,12 +143,19 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRendezvousFailed, err)
 	}
-	s := &Session{cfg: cfg, conn: conn, inbox: make(chan *signaling.Envelope, 8), readEnd: make(chan struct{})}
+	s := &Session{cfg: cfg, conn: conn, inbox: make(chan *signaling.Envelope, 32), readEnd: make(chan struct{})}
+	s.bg, s.stopBG = context.WithCancel(context.Background())
+	s.ice.init(start)
 	go s.readLoop()
 	if err := s.login(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.replies = make(chan reply, 4)
+	s.dispatching = true
+	s.bgWG.Add(2)
+	go s.dispatchLoop()
+	go s.watch()
 	return s, nil
 }
 
@@ -219,6 +253,7 @@ func (s *Session) login(ctx context.Context) error {
 	}
 	s.Key = key
 	login := e.Login
+	s.ice.mark(&s.ice.times.Opened)
 
 	pc, tracks, err := s.newPeer(e.ICE)
 	if err != nil {
@@ -228,6 +263,10 @@ func (s *Session) login(ctx context.Context) error {
 	offer, err := s.gatherOffer(ctx)
 	if err != nil {
 		return err
+	}
+	if s.trickle == nil {
+		s.ice.mark(&s.ice.times.Gathered)
+		s.ice.setTypes(rtc.CandidateTypes(offer), nil)
 	}
 
 	for attempt := 0; ; attempt++ {
@@ -290,6 +329,12 @@ func (s *Session) login(ctx context.Context) error {
 			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.Answer}); err != nil {
 				return fmt.Errorf("viewer: apply the camera's answer: %w", err)
 			}
+			s.ice.mark(&s.ice.times.Answered)
+			s.ice.setTypes(nil, rtc.CandidateTypes(m.Answer))
+			if s.trickle != nil && signaling.OffersTrickle(m.Answer) {
+				s.bgWG.Add(1)
+				go s.sendCandidates()
+			}
 			return s.awaitStatus(ctx)
 		default:
 			return fmt.Errorf("%w: unexpected %T", signaling.ErrMalformed, body)
@@ -307,6 +352,7 @@ func (s *Session) awaitStatus(ctx context.Context) error {
 		return fmt.Errorf("%w: unexpected command %q", signaling.ErrMalformed, cmd.Cmd)
 	}
 	s.Mode = cmd.Mode
+	s.CameraRelay = cmd.Relay
 	return nil
 }
 
@@ -314,6 +360,9 @@ func (s *Session) awaitStatus(ctx context.Context) error {
 // the handshake (the camera did not accept the confirmation) is
 // ErrWrongPassword.
 func (s *Session) NextCommand(ctx context.Context) (*signaling.Command, error) {
+	if s.dispatching {
+		return s.nextReply(ctx)
+	}
 	body, err := s.nextBody(ctx)
 	if err != nil {
 		return nil, err
@@ -383,6 +432,18 @@ func (s *Session) newPeer(ice []signaling.ICEServer) (*webrtc.PeerConnection, <-
 		pc.Close()
 		return nil, nil, fmt.Errorf("viewer: %w", err)
 	}
+	s.watchPeer(pc)
+	if s.cfg.Trickle {
+		s.trickle = newTrickleOut()
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c != nil {
+				s.ice.addLocalTypes([]string{c.Typ.String()})
+			}
+			if s.trickle.add(c) {
+				s.ice.mark(&s.ice.times.Gathered)
+			}
+		})
+	}
 	if s.Channel, err = pc.CreateDataChannel(playback.Label, nil); err != nil {
 		pc.Close()
 		return nil, nil, fmt.Errorf("viewer: %w", err)
@@ -397,8 +458,10 @@ func (s *Session) newPeer(ice []signaling.ICEServer) (*webrtc.PeerConnection, <-
 	return pc, tracks, nil
 }
 
-// gatherOffer makes the offer and waits for ICE gathering, so the SDP that
-// the handshake authenticates carries every candidate.
+// gatherOffer makes the offer. Without trickle it waits for ICE
+// gathering, so the SDP that the handshake authenticates carries every
+// candidate; with trickle it returns at once with the candidates so far and
+// the trickle attribute.
 func (s *Session) gatherOffer(ctx context.Context) (string, error) {
 	offer, err := s.PC.CreateOffer(nil)
 	if err != nil {
@@ -407,6 +470,9 @@ func (s *Session) gatherOffer(ctx context.Context) (string, error) {
 	done := webrtc.GatheringCompletePromise(s.PC)
 	if err := s.PC.SetLocalDescription(offer); err != nil {
 		return "", fmt.Errorf("viewer: offer: %w", err)
+	}
+	if s.trickle != nil {
+		return signaling.WithTrickle(s.PC.LocalDescription().SDP), nil
 	}
 	select {
 	case <-done:
@@ -451,6 +517,8 @@ func (s *Session) Path() (rtc.Path, bool) {
 // Close ends the session: the PeerConnection and the rendezvous connection.
 func (s *Session) Close() {
 	s.closeMu.Do(func() {
+		s.stopBG()
+		s.bgWG.Wait()
 		if s.PC != nil {
 			s.PC.Close()
 		}

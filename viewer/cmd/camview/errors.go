@@ -23,6 +23,7 @@ const (
 	exitBusy       = 8
 	exitNoVideo    = 9
 	exitRendezvous = 10
+	exitNoPath     = 11
 )
 
 // exitCode maps an error to its exit code.
@@ -41,6 +42,8 @@ func exitCode(err error) int {
 		return exitLocked
 	case errors.Is(err, session.ErrBusy):
 		return exitBusy
+	case errors.Is(err, session.ErrRelayNever), errors.Is(err, session.ErrNoDirectPath), errors.Is(err, session.ErrConnectionLost):
+		return exitNoPath
 	case errors.Is(err, errNoVideo):
 		return exitNoVideo
 	case errors.Is(err, session.ErrRendezvousFailed):

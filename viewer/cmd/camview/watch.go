@@ -23,19 +23,38 @@ import (
 
 // result is the -json line: the contract's fields and a few more.
 type result struct {
-	ID         string  `json:"id,omitempty"`
-	Path       string  `json:"path,omitempty"`   // direct or relay
-	Local      string  `json:"local,omitempty"`  // local candidate type
-	Remote     string  `json:"remote,omitempty"` // remote candidate type
-	TTFFMS     float64 `json:"ttff_ms,omitempty"`
-	LoginMS    float64 `json:"login_ms,omitempty"`
-	Frames     int     `json:"frames"`
-	Keyframes  int     `json:"keyframes"`
-	Bytes      int64   `json:"bytes"`
-	DurationMS float64 `json:"duration_ms"`
-	KeyCached  bool    `json:"key_cached"`
-	Out        string  `json:"out,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Path   string `json:"path,omitempty"`   // direct or relay
+	Local  string `json:"local,omitempty"`  // local candidate type of the pair in use
+	Remote string `json:"remote,omitempty"` // remote candidate type of the pair in use
+	// The kinds of candidates each side offered: the viewer's (local) and
+	// the camera's (remote).
+	LocalCandidates  []string `json:"local_candidates,omitempty"`
+	RemoteCandidates []string `json:"remote_candidates,omitempty"`
+	CameraRelay      string   `json:"camera_relay,omitempty"` // the camera's relay setting
+	TTFFMS           float64  `json:"ttff_ms,omitempty"`
+	LoginMS          float64  `json:"login_ms,omitempty"`
+	// OpenMS: start to the rendezvous's answer (connection and open).
+	// GatherMS: how long the viewer gathered candidates. AnswerMS: start
+	// to the camera's answer applied. ICEMS: the answer applied to a
+	// working candidate pair. ConnectedMS: start to DTLS up.
+	OpenMS      float64 `json:"open_ms,omitempty"`
+	GatherMS    float64 `json:"gather_ms,omitempty"`
+	AnswerMS    float64 `json:"answer_ms,omitempty"`
+	ICEMS       float64 `json:"ice_ms,omitempty"`
+	ConnectedMS float64 `json:"connected_ms,omitempty"`
+	// FirstDirectMS and FirstRelayMS: the answer applied to the first
+	// direct and relayed candidate pairs that answered a check.
+	FirstDirectMS float64 `json:"first_direct_ms,omitempty"`
+	FirstRelayMS  float64 `json:"first_relay_ms,omitempty"`
+	ICERestarts   int     `json:"ice_restarts,omitempty"`
+	Frames        int     `json:"frames"`
+	Keyframes     int     `json:"keyframes"`
+	Bytes         int64   `json:"bytes"`
+	DurationMS    float64 `json:"duration_ms"`
+	KeyCached     bool    `json:"key_cached"`
+	Out           string  `json:"out,omitempty"`
+	Error         string  `json:"error,omitempty"`
 }
 
 type loginFlags struct {
@@ -61,7 +80,7 @@ func (l *loginFlags) config() (session.Config, error) {
 	if err != nil {
 		return c, err // a sentence that starts with "camera ID:"
 	}
-	c = session.Config{Rendezvous: l.rendezvous, ID: id, Timeout: l.timeout}
+	c = session.Config{Rendezvous: l.rendezvous, ID: id, Timeout: l.timeout, Trickle: true, RestartICE: true}
 	if l.passwordFile != "" {
 		pw, err := readPasswordFile(l.passwordFile)
 		if err != nil {
@@ -129,8 +148,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr io.Writer) (result, error) {
-	var res result
+func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr io.Writer) (res result, err error) {
 	start := time.Now()
 	cfg, err := lf.config()
 	if err != nil {
@@ -144,6 +162,28 @@ func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr i
 	defer s.Close()
 	res.LoginMS = ms(time.Since(start))
 	res.KeyCached = s.KeyCached
+	res.CameraRelay = s.CameraRelay
+	// What the session saw of ICE, whatever the outcome.
+	defer func() {
+		t := s.Times()
+		since := func(x time.Time) float64 {
+			if x.IsZero() {
+				return 0
+			}
+			return ms(x.Sub(start))
+		}
+		res.OpenMS, res.AnswerMS, res.ConnectedMS = since(t.Opened), since(t.Answered), since(t.Connected)
+		if !t.Gathered.IsZero() && !t.Opened.IsZero() {
+			res.GatherMS = ms(t.Gathered.Sub(t.Opened))
+		}
+		if !t.ICEConnected.IsZero() && !t.Answered.IsZero() {
+			res.ICEMS = ms(t.ICEConnected.Sub(t.Answered))
+		}
+		res.ICERestarts = t.Restarts
+		direct, relay := s.FirstChecks()
+		res.FirstDirectMS, res.FirstRelayMS = ms(direct), ms(relay)
+		res.LocalCandidates, res.RemoteCandidates = s.CandidateTypes()
+	}()
 	if s.Mode == signaling.ModeSetup {
 		return res, fmt.Errorf("%w (camview passwd, or camctl passwd on the camera)", session.ErrSetupRequired)
 	}
@@ -169,6 +209,8 @@ func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr i
 	case track = <-s.Tracks:
 	case <-ctx.Done():
 		return res, ctx.Err()
+	case <-s.Failed():
+		return res, s.Err()
 	case <-time.After(lf.timeout):
 		return res, fmt.Errorf("%w within %s: the camera accepted the login but no network path carried its video", errNoVideo, lf.timeout)
 	}
@@ -182,7 +224,20 @@ func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr i
 	if err != nil {
 		return res, err
 	}
-	runErr := sink.Run(ctx, track)
+	// A connection lost for good (ICE restarts did not help) ends the run.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go func() {
+		select {
+		case <-s.Failed():
+			stopRun()
+		case <-runCtx.Done():
+		}
+	}()
+	runErr := sink.Run(runCtx, track)
+	if ctx.Err() == nil && s.Err() != nil {
+		runErr = s.Err()
+	}
 	st := sink.Stats()
 	res.Frames, res.Keyframes, res.Bytes = st.Frames, st.Keyframes, st.Bytes
 	if !st.FirstFrameAt.IsZero() {
