@@ -22,9 +22,9 @@ BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
 # test binary that hangs is stopped after TEST_TIMEOUT.
 TEST_P ?= 2
 TEST_TIMEOUT ?= 10m
-# Build tags of the suites that run apart (test-web, test-arm): vet and
+# Build tags of the suites that run apart (test-web, test-arm, test-nat): vet and
 # staticcheck read their files too.
-SUITE_TAGS := browser,armtest
+SUITE_TAGS := browser,armtest,nattest
 
 # Linter: staticcheck, run from the module proxy at a pinned version.
 STATICCHECK_VERSION ?= v0.8.2
@@ -98,6 +98,15 @@ test-turn: ## TURN only: credentials, relay policy, rendezvousd wiring; relay an
 	$(call deps_for,test)
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./rendezvous/turncred/ ./rendezvous/stunturn/ ./rendezvous/cmd/rendezvousd/
 	$(GO) test -count=1 -run 'Relay|Coturn' ./e2e/
+
+.PHONY: test-nat
+test-nat: ## the NAT matrix through real kernel NAT in network namespaces with the real binaries (root), and on pion's vnet in process
+	$(call deps_for,test)
+	CGO_ENABLED=1 $(GO) test -tags nattest -count=1 -timeout 15m -v ./tools/netlab/...
+
+.PHONY: nat-figures
+nat-figures: build ## time to first frame through the NAT lab, direct and relayed, at 0, 20 and 100 ms of added round trip (root, ~5 min)
+	$(GO) run ./tools/netlab matrix -figures -bin bin
 
 .PHONY: test-arm
 test-arm: ## ARM proof: Debian's arm64 kernel in qemu with vivid; camd captures through V4L2, camview here decodes (~5 min)
