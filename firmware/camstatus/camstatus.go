@@ -27,6 +27,21 @@ type Status struct {
 	LastError  string    `json:"last_error,omitempty"`
 	Since      time.Time `json:"since"`
 	PID        int       `json:"pid,omitempty"`
+	// Recording is the recorder's state; nil when camd does not record.
+	Recording *Recording `json:"recording,omitempty"`
+}
+
+// Recording is what the recorder reports (firmware/record's Status).
+type Recording struct {
+	Mode  string `json:"mode"`  // continuous or motion
+	State string `json:"state"` // idle, recording or error
+	// Error says, when State is error, why the card takes no recordings
+	// (missing, read-only, full): one sentence for the owner.
+	Error     string `json:"error,omitempty"`
+	Segments  int    `json:"segments"`
+	Events    int    `json:"events"`
+	Bytes     int64  `json:"bytes"`
+	FreeBytes int64  `json:"free_bytes"` // -1: unknown
 }
 
 // ErrNotRunning: no status file: camd has not run with this state.

@@ -180,6 +180,13 @@ func cmdStatus(dir string, args []string, stdout io.Writer) error {
 	if st.LastError != "" {
 		fmt.Fprintf(stdout, "Last error:  %s\n", st.LastError)
 	}
+	if r := st.Recording; r != nil {
+		if r.State == "error" {
+			fmt.Fprintf(stdout, "Recording:   %s, stopped: %s\n", r.Mode, r.Error)
+		} else {
+			fmt.Fprintf(stdout, "Recording:   %s, %s (%d segments, %d events, %.1f MB)\n", r.Mode, r.State, r.Segments, r.Events, float64(r.Bytes)/(1<<20))
+		}
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/peercam/peercam/firmware/agent"
 	"github.com/peercam/peercam/firmware/auth"
 	"github.com/peercam/peercam/firmware/camstatus"
+	"github.com/peercam/peercam/firmware/hwctl"
 	"github.com/peercam/peercam/firmware/playback"
 	"github.com/peercam/peercam/firmware/record"
 	"github.com/peercam/peercam/firmware/stream"
@@ -109,11 +111,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// data channel (firmware/playback), never through the rendezvous.
 	var recordings playback.Recordings
 	var player atomic.Pointer[playback.Server]
+	status := &statusFile{dir: cfg.StateDir, log: log, hw: hw}
 	if cfg.Recording.Mode != "off" {
 		rec, stopRecording, err := startRecording(cfg, video, log, func(st record.Status) {
 			if p := player.Load(); p != nil {
 				p.PublishStatus(st)
 			}
+			status.setRecording(st)
 		})
 		if err != nil {
 			return err
@@ -144,12 +148,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		OnStatus: func(s agent.Status) {
 			s.Source = src.Info().Name
 			s.PID = os.Getpid()
-			if err := camstatus.Write(cfg.StateDir, s); err != nil {
-				log.Warn("cannot write the status file", "err", err)
-			}
-			if hw != nil {
-				hw.SetStatus(s)
-			}
+			status.setAgent(s)
 		},
 	})
 	if err != nil {
@@ -191,6 +190,53 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// statusFile keeps the status file (camctl status) up to date with the
+// agent's status and the recorder's.
+type statusFile struct {
+	dir string
+	log *slog.Logger
+	hw  *hwctl.Controller
+
+	mu    sync.Mutex
+	agent *agent.Status
+	rec   *camstatus.Recording
+}
+
+func (f *statusFile) setAgent(s agent.Status) {
+	f.mu.Lock()
+	f.agent = &s
+	f.writeLocked()
+	f.mu.Unlock()
+	if f.hw != nil {
+		f.hw.SetStatus(s)
+	}
+}
+
+func (f *statusFile) setRecording(st record.Status) {
+	r := &camstatus.Recording{
+		Mode: string(st.Mode), State: string(st.State), Segments: st.Segments, Events: st.Events,
+		Bytes: st.Bytes, FreeBytes: st.FreeBytes,
+	}
+	if st.Err != nil {
+		r.Error = st.Err.Error()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rec = r
+	f.writeLocked()
+}
+
+func (f *statusFile) writeLocked() {
+	if f.agent == nil {
+		return // the agent reports first, when it starts
+	}
+	s := *f.agent
+	s.Recording = f.rec
+	if err := camstatus.Write(f.dir, s); err != nil {
+		f.log.Warn("cannot write the status file", "err", err)
+	}
 }
 
 // startRecording subscribes a recorder to the stream, like a viewer: the
