@@ -80,3 +80,17 @@ type Source interface {
 	// idempotent and makes a blocked ReadFrame return.
 	Close() error
 }
+
+// LumaSource is a Source that can show a motion detector (or a brightness
+// meter) the picture it encodes, without a decoder: the luma (Y) plane of
+// each frame, before encoding. It is optional; sources that never see raw
+// pictures (a camera's own H.264) do not implement it.
+type LumaSource interface {
+	Source
+	// SetLumaTap sets the function that receives each frame's luma plane,
+	// or removes it (nil). y holds w x h bytes, row after row without
+	// padding; t is the frame's capture time (Frame.Captured). tap runs on
+	// the ReadFrame goroutine, before the frame is encoded: it must return
+	// quickly and must not keep y, which the source reuses.
+	SetLumaTap(tap func(y []byte, w, h int, t time.Time))
+}

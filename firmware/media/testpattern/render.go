@@ -64,27 +64,30 @@ func newPainter(w, h int) *painter {
 	return p
 }
 
-// paint renders frame number n, captured at t, and returns the picture. The
-// picture is reused by the next call.
-func (p *painter) paint(n uint64, t time.Time) *image.YCbCr {
+// paint renders frame number n, captured at t, with the box at step box
+// (negative: no box), and returns the picture. The picture is reused by the
+// next call.
+func (p *painter) paint(box int64, n uint64, t time.Time) *image.YCbCr {
 	copy(p.img.Y, p.base.Y)
 	copy(p.img.Cb, p.base.Cb)
 	copy(p.img.Cr, p.base.Cr)
 
 	// A box that bounces left and right across the bars, one step a frame,
 	// crossing the picture in about two seconds at 30 frames a second.
-	size := max(8, p.h/6) &^ 1
-	travel := p.w - size
-	step := max(2, travel/60) &^ 1
-	pos := int(n%uint64(2*max(1, travel/step))) * step
-	if pos > travel {
-		pos = 2*travel - pos
+	if box >= 0 {
+		size := max(8, p.h/6) &^ 1
+		travel := p.w - size
+		step := max(2, travel/60) &^ 1
+		pos := int(uint64(box)%uint64(2*max(1, travel/step))) * step
+		if pos > travel {
+			pos = 2*travel - pos
+		}
+		pos = max(0, min(pos, travel)) &^ 1
+		y0 := (p.band - size) / 2 &^ 1
+		fill(p.img, pos, y0, pos+size, y0+size, black)
+		border := max(2, size/8) &^ 1
+		fill(p.img, pos+border, y0+border, pos+size-border, y0+size-border, red)
 	}
-	pos = max(0, min(pos, travel)) &^ 1
-	y0 := (p.band - size) / 2 &^ 1
-	fill(p.img, pos, y0, pos+size, y0+size, black)
-	border := max(2, size/8) &^ 1
-	fill(p.img, pos+border, y0+border, pos+size-border, y0+size-border, red)
 
 	// The caption: the frame counter and a clock with milliseconds, so two
 	// frames never look the same and a screenshot tells when it was taken.

@@ -38,6 +38,27 @@ type Config struct {
 	// Now returns the time shown in the picture and stamped on the frames.
 	// Nil: time.Now. Pacing always follows the real clock.
 	Now func() time.Time
+	// Scene is what moves: SceneBounce (or empty), the box bouncing all
+	// the time; SceneStill, nothing but the caption; SceneVisitor, a still
+	// scene that the box crosses once every VisitEvery, the first time
+	// VisitEvery after Start: a motion detector's test.
+	Scene string
+	// VisitEvery is the time between two visits of SceneVisitor. Zero:
+	// 30 s.
+	VisitEvery time.Duration
+}
+
+// Scenes.
+const (
+	SceneBounce  = "bounce"
+	SceneStill   = "still"
+	SceneVisitor = "visitor"
+)
+
+// visitFrames is how long a visit lasts, in frames: the box crosses the
+// picture at the bouncing speed.
+func (s settings) visitFrames() uint64 {
+	return uint64(2 * s.fps)
 }
 
 // settings is a validated Config with the defaults filled in.
@@ -47,6 +68,8 @@ type settings struct {
 	bitrate       int
 	keyInterval   time.Duration
 	intraPeriod   int // frames
+	scene         string
+	visitEvery    time.Duration
 }
 
 func (c Config) settings() (settings, error) {
@@ -56,6 +79,21 @@ func (c Config) settings() (settings, error) {
 		fps:         c.FrameRate,
 		bitrate:     c.Bitrate,
 		keyInterval: c.KeyFrameInterval,
+		scene:       c.Scene,
+		visitEvery:  c.VisitEvery,
+	}
+	switch s.scene {
+	case "":
+		s.scene = SceneBounce
+	case SceneBounce, SceneStill, SceneVisitor:
+	default:
+		return s, fmt.Errorf("test pattern: scene %q: use bounce, still or visitor", s.scene)
+	}
+	if s.visitEvery == 0 {
+		s.visitEvery = 30 * time.Second
+	}
+	if s.visitEvery < 5*time.Second {
+		return s, fmt.Errorf("test pattern: visits every %v: use at least 5s", s.visitEvery)
 	}
 	if s.width == 0 && s.height == 0 {
 		s.width, s.height = 1280, 720
@@ -110,6 +148,7 @@ type Source struct {
 	now func() time.Time
 
 	forceKey atomic.Bool
+	tap      atomic.Pointer[func(y []byte, w, h int, t time.Time)]
 
 	mu  sync.Mutex
 	cur *run // nil when stopped
@@ -132,7 +171,17 @@ type run struct {
 	next   time.Time
 }
 
-var _ media.Source = (*Source)(nil)
+var _ media.LumaSource = (*Source)(nil)
+
+// SetLumaTap implements media.LumaSource: tap gets the luma plane of every
+// frame before it is encoded.
+func (s *Source) SetLumaTap(tap func(y []byte, w, h int, t time.Time)) {
+	if tap == nil {
+		s.tap.Store(nil)
+		return
+	}
+	s.tap.Store(&tap)
+}
 
 // New checks cfg and returns a stopped Source.
 func New(cfg Config) (*Source, error) {
@@ -234,7 +283,10 @@ func (s *Source) ReadFrame(ctx context.Context) (media.Frame, error) {
 			return media.Frame{}, err
 		}
 		captured := s.now()
-		img := s.painter.paint(r.frames, captured)
+		img := s.painter.paint(s.box(r), r.frames, captured)
+		if tap := s.tap.Load(); tap != nil {
+			(*tap)(img.Y, s.set.width, s.set.height, captured)
+		}
 		data, err := r.encode(img, s.forceKey.Swap(false))
 		if err != nil {
 			return media.Frame{}, err
@@ -247,6 +299,23 @@ func (s *Source) ReadFrame(ctx context.Context) (media.Frame, error) {
 		data, key := r.params.Prepare(data)
 		return media.Frame{Data: data, Keyframe: key, Duration: duration, Captured: captured}, nil
 	}
+}
+
+// box returns where the moving box is in the next frame of run r, as a
+// step count (see painter.paint), or -1 for no box.
+func (s *Source) box(r *run) int64 {
+	switch s.set.scene {
+	case SceneStill:
+		return 0 // parked at the left edge
+	case SceneVisitor:
+		every := uint64(max(1, int(s.set.visitEvery.Seconds()*float64(s.set.fps))))
+		n := r.frames % every
+		if r.frames < every || n >= s.set.visitFrames() {
+			return -1 // away
+		}
+		return int64(n)
+	}
+	return int64(r.frames)
 }
 
 // wait blocks until the next frame is due. A reader that fell behind by

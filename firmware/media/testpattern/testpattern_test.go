@@ -54,8 +54,8 @@ func TestConfigInvalid(t *testing.T) {
 func TestPainterFramesDiffer(t *testing.T) {
 	p := newPainter(320, 240)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	a := bytes.Clone(p.paint(0, now).Y)
-	b := bytes.Clone(p.paint(1, now.Add(33*time.Millisecond)).Y)
+	a := bytes.Clone(p.paint(0, 0, now).Y)
+	b := bytes.Clone(p.paint(1, 1, now.Add(33*time.Millisecond)).Y)
 	if bytes.Equal(a, b) {
 		t.Fatal("consecutive frames are identical")
 	}
@@ -75,7 +75,7 @@ func TestPainterSizes(t *testing.T) {
 	for _, sz := range [][2]int{{64, 48}, {66, 50}, {320, 240}, {1280, 720}, {1920, 1080}} {
 		p := newPainter(sz[0], sz[1])
 		for n := range uint64(200) {
-			p.paint(n, time.Now())
+			p.paint(int64(n), n, time.Now())
 		}
 	}
 }
@@ -347,7 +347,7 @@ func benchEncode(b *testing.B, w, h int) {
 	now := time.Now()
 	var bytes int
 	for i := 0; b.Loop(); i++ {
-		img := p.paint(uint64(i), now.Add(time.Duration(i)*time.Second/30))
+		img := p.paint(int64(i), uint64(i), now.Add(time.Duration(i)*time.Second/30))
 		data, err := enc.Encode(img, false)
 		if err != nil {
 			b.Fatal(err)
