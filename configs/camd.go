@@ -45,13 +45,56 @@ type Camd struct {
 	Hardware Hardware `yaml:"hardware"`
 	// Recording is what the camera keeps on its card (firmware/record).
 	Recording Recording `yaml:"recording"`
+	// Motion is the motion detector (firmware/motion).
+	Motion Motion `yaml:"motion"`
+	// TestPattern is the test pattern's scene (source: testpattern).
+	TestPattern TestPattern `yaml:"testpattern"`
+}
+
+// Motion configures the motion detector. It looks at the picture of
+// sources that show it before encoding (the test pattern, cameras encoded
+// by camd) and at the PIR sensor if one is fitted; its events go to live
+// viewers and, while recording, into the index (mode motion records them).
+type Motion struct {
+	// Enabled turns the detector on.
+	Enabled bool `yaml:"enabled"`
+	// Threshold is the change of a pixel's brightness (1-255) that counts:
+	// lower is more sensitive.
+	Threshold int `yaml:"threshold"`
+	// MinArea is the fraction of the watched area (0-1) that must change.
+	MinArea float64 `yaml:"min_area"`
+	// Cooldown: an event ends this long after the last motion.
+	Cooldown time.Duration `yaml:"cooldown"`
+	// Zones are the parts of the picture watched (empty: all of it), and
+	// Exclude parts never watched; in fractions of the picture.
+	Zones   []Zone `yaml:"zones"`
+	Exclude []Zone `yaml:"exclude"`
+}
+
+// Zone is a rectangle of the picture: x, y of its top left corner, w, h its
+// size, all fractions (0-1) of the picture's width and height.
+type Zone struct {
+	X float64 `yaml:"x"`
+	Y float64 `yaml:"y"`
+	W float64 `yaml:"w"`
+	H float64 `yaml:"h"`
+}
+
+// TestPattern sets what moves in the test pattern.
+type TestPattern struct {
+	// Scene is bounce (a box bounces all the time), still (nothing moves
+	// but the clock), or visitor (a still scene the box crosses every
+	// VisitEvery, for motion tests and demos).
+	Scene      string        `yaml:"scene"`
+	VisitEvery time.Duration `yaml:"visit_every"`
 }
 
 // Recording configures firmware/record. While it records, the camera
 // encodes all the time (not only while somebody watches).
 type Recording struct {
-	// Mode is off or continuous. (Motion-triggered recording comes with
-	// the motion detector's wiring.)
+	// Mode is off, continuous, or motion (while the motion detector sees
+	// an event, with a few seconds before and after; needs
+	// motion.enabled).
 	Mode string `yaml:"mode"`
 	// Dir is the recording directory; "" is state_dir/recordings.
 	Dir string `yaml:"dir"`
@@ -242,6 +285,11 @@ func DefaultCamd() *Camd {
 			DayNight:    DayNight{Mode: "auto", NightBelow: 40, DayAbove: 90, MinDwell: 30 * time.Second},
 		},
 		Recording: Recording{Mode: "off", Segment: time.Minute},
+		Motion: Motion{
+			Enabled: true, Threshold: 25, MinArea: 0.005, Cooldown: 5 * time.Second,
+			Zones: []Zone{}, Exclude: []Zone{},
+		},
+		TestPattern: TestPattern{Scene: "bounce", VisitEvery: 30 * time.Second},
 	}
 }
 
@@ -311,16 +359,48 @@ func (c *Camd) Validate() error {
 	if err := c.Recording.validate(); err != nil {
 		return err
 	}
+	if err := c.Motion.validate(); err != nil {
+		return err
+	}
+	if c.Recording.Mode == "motion" && !c.Motion.Enabled {
+		return errors.New(`"recording.mode" is motion but "motion.enabled" is false: turn the detector on, or record continuous`)
+	}
+	switch c.TestPattern.Scene {
+	case "bounce", "still", "visitor":
+	default:
+		return fmt.Errorf(`"testpattern.scene" is %q: use bounce, still or visitor`, c.TestPattern.Scene)
+	}
+	if c.TestPattern.VisitEvery < 5*time.Second {
+		return fmt.Errorf(`"testpattern.visit_every" is %s: use at least 5s`, c.TestPattern.VisitEvery)
+	}
 	return c.Hardware.validate()
+}
+
+func (m *Motion) validate() error {
+	if m.Threshold < 1 || m.Threshold > 255 {
+		return fmt.Errorf(`"motion.threshold" is %d: use 1 to 255`, m.Threshold)
+	}
+	if m.MinArea <= 0 || m.MinArea > 1 {
+		return fmt.Errorf(`"motion.min_area" is %g: use a fraction above 0, at most 1`, m.MinArea)
+	}
+	if m.Cooldown < time.Second || m.Cooldown > 10*time.Minute {
+		return fmt.Errorf(`"motion.cooldown" is %s: use 1s to 10m`, m.Cooldown)
+	}
+	for key, zs := range map[string][]Zone{"motion.zones": m.Zones, "motion.exclude": m.Exclude} {
+		for _, z := range zs {
+			if z.W <= 0 || z.H <= 0 || z.X < 0 || z.Y < 0 || z.X+z.W > 1+1e-9 || z.Y+z.H > 1+1e-9 {
+				return fmt.Errorf(`%q has {x: %g, y: %g, w: %g, h: %g}: use fractions of the picture, inside 0 to 1`, key, z.X, z.Y, z.W, z.H)
+			}
+		}
+	}
+	return nil
 }
 
 func (r *Recording) validate() error {
 	switch r.Mode {
-	case "off", "continuous":
-	case "motion":
-		return errors.New(`"recording.mode" is motion: not available yet, use off or continuous`)
+	case "off", "continuous", "motion":
 	default:
-		return fmt.Errorf(`"recording.mode" is %q: use off or continuous`, r.Mode)
+		return fmt.Errorf(`"recording.mode" is %q: use off, continuous or motion`, r.Mode)
 	}
 	if r.Dir != "" && !filepath.IsAbs(r.Dir) {
 		return fmt.Errorf(`"recording.dir" is %q: use an absolute path, or "" for state_dir/recordings`, r.Dir)

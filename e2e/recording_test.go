@@ -486,3 +486,100 @@ func TestCardProblemsReported(t *testing.T) {
 		t.Errorf("ffmpeg decoded %d frames of the live view, want 900", n)
 	}
 }
+
+// TestMotionEventReachesViewer: the test pattern's still scene, crossed by
+// a visitor 12 s after the source starts; camd's detector (the caption
+// band with its clock excluded) makes exactly one event, which a
+// connected viewer gets live (camview watch -events) while it watches, and
+// which motion recording keeps in the index with its video.
+func TestMotionEventReachesViewer(t *testing.T) {
+	need(t, "ffprobe", "ffmpeg")
+	r := startRendezvous(t, "")
+	c := newCamera(t)
+	conf := "video: {width: 320, height: 240, fps: 30, bitrate_kbps: 300, keyframe_period: 1s}\nlog_level: debug\n" +
+		"recording: {mode: motion, segment: 10s}\n" +
+		"motion: {cooldown: 1s, exclude: [{x: 0, y: 0.6, w: 1, h: 0.4}]}\n" +
+		"testpattern: {scene: visitor, visit_every: 12s}\n"
+	if err := os.WriteFile(c.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.start(r)
+	if out, err := c.passwd(goodPassword); err != nil {
+		t.Fatalf("camctl passwd: %v\n%s", err, out)
+	}
+	c.proc.stop()
+	c.start(r) // the source (recording) starts now: the visitor comes in 12 s
+	id := c.info().ID
+	started := time.Now()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte(goodPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// 18 s of live view: the visit at 12 s, over by about 16 s, and the
+	// next one not before 24 s.
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "camview"), "watch", "-id", id, "-rendezvous", r.url, "-password-file", pwFile,
+		"-key-cache", filepath.Join(dir, "keys.json"), "-frames", "540", "-json", "-events")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("camview watch -events: %v\n%s", err, stderr.String())
+	}
+	type eventJSON struct {
+		ID       uint64    `json:"id"`
+		Kind     string    `json:"kind"`
+		Start    time.Time `json:"start"`
+		End      time.Time `json:"end"`
+		Recorded bool      `json:"recorded"`
+		Snapshot bool      `json:"snapshot"`
+	}
+	var evs []eventJSON
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	for _, l := range lines[:len(lines)-1] {
+		var n struct {
+			Type  string     `json:"type"`
+			Event *eventJSON `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(l), &n); err != nil {
+			t.Fatalf("camview watch -events: %q is not JSON", l)
+		}
+		if n.Type == "event" && n.Event != nil {
+			evs = append(evs, *n.Event)
+		}
+	}
+	var res result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.Frames != 540 {
+		t.Fatalf("camview watch result %q: %v", lines[len(lines)-1], err)
+	}
+	if len(evs) != 2 || evs[0].ID != evs[1].ID || !evs[0].End.IsZero() || evs[1].End.IsZero() {
+		t.Fatalf("events seen live: %+v, want one event's start and end", evs)
+	}
+	ev := evs[1]
+	if ev.Kind != "motion" || !ev.Recorded || !ev.Snapshot || !ev.Start.Equal(evs[0].Start) {
+		t.Errorf("event %+v: want a recorded motion event with a snapshot", ev)
+	}
+	if at := ev.Start.Sub(started); at < 11*time.Second || at > 14*time.Second {
+		t.Errorf("the event began %v after camd started, the visitor came at 12 s", at)
+	}
+	t.Logf("event %d: %v after the start, %v long", ev.ID, ev.Start.Sub(started).Round(time.Millisecond), ev.End.Sub(ev.Start).Round(time.Millisecond))
+
+	// Motion recording: the index has the event and video around it
+	// (pre-roll before its start).
+	var l struct {
+		Segments []segmentJSON `json:"segments"`
+		Events   []eventJSON   `json:"events"`
+		Error    string        `json:"error"`
+	}
+	if code := camview(t, ctx, r, id, &l, "recordings", "-from", ""); code != 0 {
+		t.Fatalf("camview recordings: %d %s", code, l.Error)
+	}
+	if len(l.Events) != 1 || l.Events[0].ID != ev.ID || !l.Events[0].End.Equal(ev.End) {
+		t.Errorf("events in the index %+v, want the one seen live", l.Events)
+	}
+	if len(l.Segments) == 0 || l.Segments[0].Start.After(ev.Start.Add(-time.Second)) || l.Segments[len(l.Segments)-1].End.Before(ev.End) {
+		t.Errorf("segments %+v do not cover the event %v..%v with pre-roll", l.Segments, ev.Start, ev.End)
+	}
+}

@@ -49,7 +49,6 @@ func echoCamera(t *testing.T, url, password string) (*agent.Agent, *auth.Store, 
 				t.Errorf("channel without its PeerConnection or logger")
 			}
 			ch.DC.OnMessage(func(m webrtc.DataChannelMessage) { ch.DC.SendText("echo " + string(m.Data)) })
-			ch.DC.SendText("hello")
 		},
 	})
 	if err != nil {
@@ -78,21 +77,25 @@ func TestDataChannelServedAfterLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got := make(chan string, 4)
+	// The camera reads the channel once the login is confirmed, maybe a
+	// moment after the viewer began to write: ping until it answers (as
+	// the playback protocol's hello does).
+	got := make(chan string, 64)
 	s.Channel.OnMessage(func(m webrtc.DataChannelMessage) { got <- string(m.Data) })
-	for _, want := range []string{"hello", "echo ping"} {
+	deadline := time.After(20 * time.Second)
+	for answered := false; !answered; {
+		if s.Channel.ReadyState() == webrtc.DataChannelStateOpen {
+			s.Channel.SendText("ping")
+		}
 		select {
 		case m := <-got:
-			if m != want {
-				t.Fatalf("got %q, want %q", m, want)
+			if m != "echo ping" {
+				t.Fatalf("got %q, want %q", m, "echo ping")
 			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no %q on the data channel", want)
-		}
-		if want == "hello" {
-			if err := s.Channel.SendText("ping"); err != nil {
-				t.Fatal(err)
-			}
+			answered = true
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no echo on the data channel")
 		}
 	}
 	if n := served.Load(); n != 1 {

@@ -88,7 +88,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := announce(os.Stdout, store, created); err != nil {
 		return err
 	}
-	hw, stopHardware, err := startHardware(ctx, cfg, store, log, stderr)
+	motionEvents := &events{log: log.With("part", "motion")}
+	hw, stopHardware, err := startHardware(ctx, cfg, store, log, stderr, motionEvents.pir)
 	if err != nil {
 		return err
 	}
@@ -110,6 +111,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Recordings, events and status go to logged-in viewers over their
 	// data channel (firmware/playback), never through the rendezvous.
 	var recordings playback.Recordings
+	var recorder *record.Recorder
 	var player atomic.Pointer[playback.Server]
 	status := &statusFile{dir: cfg.StateDir, log: log, hw: hw}
 	if cfg.Recording.Mode != "off" {
@@ -123,7 +125,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer stopRecording()
-		recordings = rec
+		recordings, recorder = rec, rec
 	}
 	pbsrv, err := playback.New(playback.Config{Recordings: recordings, Logger: log})
 	if err != nil {
@@ -131,6 +133,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	player.Store(pbsrv)
 	defer pbsrv.Close()
+	if cfg.Motion.Enabled {
+		motionEvents.set(recorder, pbsrv)
+		stopMotion, err := startMotion(cfg, src, motionEvents, hw, log.With("part", "motion"))
+		if err != nil {
+			return err
+		}
+		defer stopMotion()
+	}
 
 	a, err := agent.New(agent.Config{
 		Rendezvous: cfg.Rendezvous,

@@ -39,6 +39,7 @@ func openSource(cfg *configs.Camd, log *slog.Logger) (media.Source, error) {
 		src, err := testpattern.New(testpattern.Config{
 			Width: v.Width, Height: v.Height, FrameRate: v.FPS,
 			Bitrate: v.BitrateKbps * 1000, KeyFrameInterval: v.KeyframePeriod,
+			Scene: cfg.TestPattern.Scene, VisitEvery: cfg.TestPattern.VisitEvery,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("test pattern: %w", err)

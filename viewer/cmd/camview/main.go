@@ -1,6 +1,6 @@
 // Command camview watches Peercam cameras from a PC.
 //
-//	camview watch -id ID -rendezvous URL -password-file FILE [-frames N] [-out FILE] [-json]
+//	camview watch -id ID -rendezvous URL -password-file FILE [-frames N] [-out FILE] [-json] [-events]
 //	camview passwd -id ID -rendezvous URL -password-file FILE [-new-password-file FILE]
 //	camview web -listen ADDR [-rendezvous URL]
 //	camview recordings -id ID -rendezvous URL -password-file FILE [-from T] [-to T] [-json]

@@ -60,7 +60,7 @@ type result struct {
 type loginFlags struct {
 	id, rendezvous, passwordFile, keyCache string
 	timeout                                time.Duration
-	trickle                                bool
+	trickle                                string
 }
 
 func (l *loginFlags) register(fs *flag.FlagSet) {
@@ -69,7 +69,7 @@ func (l *loginFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.passwordFile, "password-file", "", "file holding the camera's password or setup code (first line)")
 	fs.StringVar(&l.keyCache, "key-cache", "", `where derived keys are remembered (default: the user config dir; "none" to disable)`)
 	fs.DurationVar(&l.timeout, "timeout", 20*time.Second, "how long to wait for each step of the login and for the first frame")
-	fs.BoolVar(&l.trickle, "trickle", true, "send the login before ICE candidates are gathered and trickle them, sealed, after it (false: gather first, as the web viewer does)")
+	fs.StringVar(&l.trickle, "trickle", session.TrickleCamera, `trickle ICE: "camera" (the camera sends its candidates, sealed, after the login instead of gathering before its answer), "both" (the viewer too), "off" (both gather first)`)
 }
 
 // config checks the flags and builds the session config.
@@ -82,7 +82,14 @@ func (l *loginFlags) config() (session.Config, error) {
 	if err != nil {
 		return c, err // a sentence that starts with "camera ID:"
 	}
-	c = session.Config{Rendezvous: l.rendezvous, ID: id, Timeout: l.timeout, Trickle: l.trickle, RestartICE: true}
+	c = session.Config{Rendezvous: l.rendezvous, ID: id, Timeout: l.timeout, RestartICE: true}
+	switch l.trickle {
+	case "off":
+	case session.TrickleCamera, session.TrickleBoth:
+		c.Trickle = l.trickle
+	default:
+		return c, fmt.Errorf("%w: -trickle %q: use camera, both or off", errUsage, l.trickle)
+	}
 	if l.passwordFile != "" {
 		pw, err := readPasswordFile(l.passwordFile)
 		if err != nil {
@@ -127,10 +134,15 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	frames := fs.Int("frames", 0, "stop after this many frames (0: until interrupted)")
 	out := fs.String("out", "", "write the video to this file (H.264 Annex B; ffprobe and ffplay read it)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object on the last line of stdout")
+	events := fs.Bool("events", false, "print motion events and recording changes on stdout as they come (with -json one JSON object a line, before the result)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	res, err := watch(ctx, &lf, *frames, *out, stderr)
+	var notices func(notice)
+	if *events {
+		notices = noticePrinter(stdout, *asJSON)
+	}
+	res, err := watch(ctx, &lf, *frames, *out, stderr, notices)
 	if err != nil {
 		res.Error = sentence(err)
 	}
@@ -150,7 +162,7 @@ func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr io.Writer) (res result, err error) {
+func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr io.Writer, notices func(notice)) (res result, err error) {
 	start := time.Now()
 	cfg, err := lf.config()
 	if err != nil {
@@ -188,6 +200,10 @@ func watch(ctx context.Context, lf *loginFlags, frames int, out string, stderr i
 	}()
 	if s.Mode == signaling.ModeSetup {
 		return res, fmt.Errorf("%w (camview passwd, or camctl passwd on the camera)", session.ErrSetupRequired)
+	}
+	if notices != nil {
+		stop := followNotices(ctx, s, lf.timeout, notices, stderr)
+		defer stop()
 	}
 
 	var w io.Writer = io.Discard
