@@ -23,6 +23,11 @@ func setUp(t *testing.T) (*rendezvous, *camera, string) {
 	if out, err := c.passwd(goodPassword); err != nil {
 		t.Fatalf("camctl passwd: %v\n%s", err, out)
 	}
+	// camd notices a password set by camctl within two seconds and ends
+	// the viewers logged in meanwhile (with the new password too): a
+	// restart begins with it, so the test's viewers are not ended.
+	c.proc.stop()
+	c.start(r)
 	return r, c, c.info().ID
 }
 
