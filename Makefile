@@ -10,8 +10,6 @@ SHELL := /bin/bash
 GO ?= go
 # The four binaries (DESIGN.md, "Parts and binaries").
 CMDS := ./firmware/cmd/camd ./viewer/cmd/camview ./rendezvous/cmd/rendezvousd ./tools/camctl
-# Everything but camd is cgo-free on ARM; camd links openh264 through cgo.
-CMDS_NOCGO := ./viewer/cmd/camview ./rendezvous/cmd/rendezvousd ./tools/camctl
 
 # Version stamped into the binaries (main.version, where a main declares it).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -61,10 +59,10 @@ test: ## quick suite: go test ./... (unit tests and loopback end to end)
 	$(GO) test -p $(TEST_P) ./...
 
 .PHONY: test-full
-test-full: ## THE test command (CI runs it): go test -race -count=1 ./..., then test-web and test-arm
+test-full: ## THE test command (CI runs it): go test -race -count=1 ./..., then test-web, test-arm, test-nat
 	$(call deps_for,test web arm)
 	CGO_ENABLED=1 $(GO) test -race -count=1 -p $(TEST_P) -timeout $(TEST_TIMEOUT) ./...
-	$(MAKE) --no-print-directory test-web test-arm
+	$(MAKE) --no-print-directory test-web test-arm test-nat
 
 .PHONY: check
 check: vet fmt-check lint race cross ## vet, gofmt, staticcheck, go test -race ./..., ARM cross builds
@@ -114,16 +112,14 @@ test-arm: ## ARM proof: Debian's arm64 kernel in qemu with vivid; camd captures 
 	CGO_ENABLED=1 $(GO) test -tags armtest -count=1 -timeout 15m -v ./tools/armtest/
 
 .PHONY: cross
-cross: web ## build for linux/arm64, linux/arm GOARM=7 (both with cgo) and GOARM=6 (cgo-free) into dist/
+cross: web ## build all four for linux/arm64 and linux/arm GOARM=7 (cgo: camd has openh264) and GOARM=6 (cgo-free) into dist/
 	$(call deps_for,cross)
-	@echo "== linux/arm64 (camd with cgo and openh264)"
+	@echo "== linux/arm64 (cgo: camd links openh264)"
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ \
-		$(GO) build $(BUILDFLAGS) -o dist/linux-arm64/ ./firmware/cmd/camd
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o dist/linux-arm64/ $(CMDS_NOCGO)
-	@echo "== linux/arm GOARM=7 (camd with cgo and openh264)"
+		$(GO) build $(BUILDFLAGS) -o dist/linux-arm64/ $(CMDS)
+	@echo "== linux/arm GOARM=7 (cgo: camd links openh264)"
 	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++ \
-		$(GO) build $(BUILDFLAGS) -o dist/linux-armv7/ ./firmware/cmd/camd
-	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o dist/linux-armv7/ $(CMDS_NOCGO)
+		$(GO) build $(BUILDFLAGS) -o dist/linux-armv7/ $(CMDS)
 	@echo "== linux/arm GOARM=6 (cgo-free: no software encoder)"
 	GOOS=linux GOARCH=arm GOARM=6 CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o dist/linux-armv6/ $(CMDS)
 	@echo "== sizes"
