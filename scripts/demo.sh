@@ -129,6 +129,14 @@ fi
 say "setting the camera's password (camctl passwd)"
 printf '%s\n' "$PW" | bin/camctl -state "$DIR/state" passwd >/dev/null 2>"$DIR/passwd.err" ||
 	fail "camctl passwd refused the password: $(head -n 1 "$DIR/passwd.err")"
+# camd picks up a password set by camctl within seconds and publishes the
+# new login parameters; until then a viewer would derive the wrong key.
+for i in $(seq 300); do
+	alive camd "$CAMD_PID" "$DIR/camd.log"
+	bin/camctl -state "$DIR/state" status -json 2>/dev/null | grep -q '"mode": *"live"' && break
+	[ "$i" -lt 300 ] || fail "camd did not take up the new password within 30 s" "$DIR/camd.log"
+	sleep 0.1
+done
 
 WATCH=(bin/camview watch -id "$ID" -rendezvous "$RV_URL" -password-file "$DIR/password")
 cat <<EOF
