@@ -64,6 +64,10 @@ type Config struct {
 	StepTimeout time.Duration
 	// OnStatus (optional) is called whenever Status changes.
 	OnStatus func(Status)
+	// PasswordCheck is how often the agent looks for a changed password
+	// (made by camctl, another process) to end the viewers of the old one;
+	// default 2 s.
+	PasswordCheck time.Duration
 	// OnDataChannel (optional) takes into service each data channel a
 	// viewer opens, once that viewer's key confirmation checked out on a
 	// live session (a password login, not the setup code); it is called
@@ -111,6 +115,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.StepTimeout == 0 {
 		cfg.StepTimeout = 10 * time.Second
+	}
+	if cfg.PasswordCheck == 0 {
+		cfg.PasswordCheck = 2 * time.Second
 	}
 	switch cfg.Relay {
 	case "":
@@ -163,7 +170,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		a.watchPassword(watchCtx, 2*time.Second)
+		a.watchPassword(watchCtx, a.cfg.PasswordCheck)
 	}()
 	defer func() { stopWatch(); <-watched }()
 	backoff := a.cfg.MinBackoff
@@ -213,7 +220,8 @@ func (a *Agent) closeViewers() {
 	a.sessions.Wait()
 }
 
-// watchPassword ends every live viewer when the password changes (camctl
+// watchPassword ends every live viewer who logged in with an older password
+// when the password changes (camctl
 // passwd, a viewer's set_password, or a reset to the setup code from the
 // button or camctl reset): a session is only as good as the secret it was
 // opened with, and nothing may stream while the setup code is in force.
@@ -239,10 +247,17 @@ func (a *Agent) watchPassword(ctx context.Context, every time.Duration) {
 			continue
 		}
 		last = d
+		// Viewers who logged in with the new password (they may be
+		// quicker than this poll) stay.
 		a.mu.Lock()
 		live := make([]*viewer, 0, len(a.viewers))
 		for vw := range a.viewers {
-			live = append(live, vw)
+			vw.mu.Lock()
+			old := vw.login != d
+			vw.mu.Unlock()
+			if old {
+				live = append(live, vw)
+			}
 		}
 		a.mu.Unlock()
 		if len(live) > 0 {

@@ -116,7 +116,7 @@ type camera struct {
 	done   chan error
 }
 
-func startCamera(t *testing.T, url, password string) *camera {
+func startCamera(t *testing.T, url, password string, opts ...func(*agent.Config)) *camera {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := auth.OpenStore(auth.Config{Dir: dir})
@@ -137,7 +137,11 @@ func startCamera(t *testing.T, url, password string) *camera {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{Rendezvous: url, Key: store.Key(), Store: store, Guard: guard, Video: video, MinBackoff: 50 * time.Millisecond})
+	cfg := agent.Config{Rendezvous: url, Key: store.Key(), Store: store, Guard: guard, Video: video, MinBackoff: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,4 +424,30 @@ func TestPasswordChangeEndsLiveViewers(t *testing.T) {
 	}
 	waitFor(t, "the viewer to be ended", func() bool { return cam.a.Status().Viewers == 0 })
 	waitFor(t, "the encoder to stop", func() bool { return !cam.src.isRunning() })
+}
+
+// A viewer who logs in with the new password right after a change (before
+// the camera's periodic check notices it) keeps watching.
+func TestNewPasswordViewerStays(t *testing.T) {
+	leaktest.Check(t)
+	rv := rendezvoustest.Start(t)
+	// A slow check leaves a wide window between the change and its notice.
+	cam := startCamera(t, rv.URL, pw, func(c *agent.Config) { c.PasswordCheck = 8 * time.Second })
+	const newPW = "a brand new passphrase for the camera"
+	if err := cam.store.SetPassword(newPW); err != nil {
+		t.Fatal(err)
+	}
+	s, err := session.Dial(context.Background(), session.Config{Rendezvous: rv.URL, ID: cam.a.ID(), Password: newPW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	receive(t, s, 5)
+	time.Sleep(9 * time.Second) // past the camera's check
+	if n := cam.a.Status().Viewers; n != 1 {
+		t.Fatalf("%d viewers after the check, want the new-password viewer to stay", n)
+	}
+	if st := s.PC.ConnectionState(); st != webrtc.PeerConnectionStateConnected {
+		t.Fatalf("connection %s, want connected", st)
+	}
 }

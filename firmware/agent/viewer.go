@@ -48,6 +48,7 @@ type viewer struct {
 	pc          *webrtc.PeerConnection
 	pending     *pendingMedia // the track, until it joins the stream
 	confirmed   bool          // the viewer proved the password
+	login       [32]byte      // digest of the login parameters it proved it against
 	unsubscribe func()
 	closed      bool
 	// data channels opened before the confirmation, and how many so far
@@ -161,6 +162,7 @@ func (vw *viewer) run(ctx context.Context) {
 		return
 	}
 	secrets := &signaling.CameraSecrets{ID: a.id, Key: a.cfg.Key, Login: v.Login, W0: v.W0, L: v.L}
+	vw.login = v.Login.Digest(a.id)
 	if r := secrets.CheckHello(hello); r != nil {
 		vw.refuse(ctx, r)
 		return
