@@ -2,13 +2,20 @@
 // prints figures; it asserts nothing (these machines are shared and noisy).
 //
 //	go run ./tools/bench -bin bin [-n 20] ttff                       time to first frame, first and repeat logins
-//	go run ./tools/bench -bin bin [-viewers 1,4,8] [-seconds 10] load  camd CPU and peak RSS at 720p30
+//	go run ./tools/bench -bin bin [-n 20] play                       time from play to the first frame of a recording
+//	go run ./tools/bench -bin bin [-viewers 1,4,8] [-seconds 10] [-recording off|continuous|motion] [-motion] load
+//	                                                                 camd CPU and peak RSS at 720p30
+//
+// load measures live view alone by default; -recording adds recording to
+// the card (state dir) and -motion the motion detector, so that runs with
+// and without show what they cost.
 //
 // It starts its own rendezvousd and camd on 127.0.0.1 and stops them at the end.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,18 +38,23 @@ func main() {
 	n := flag.Int("n", 20, "ttff: sessions per kind of login")
 	viewers := flag.String("viewers", "1,4,8", "load: viewer counts to measure")
 	seconds := flag.Int("seconds", 10, "load: seconds per measurement")
+	recording := flag.String("recording", "off", "load: camd's recording.mode (off, continuous or motion)")
+	motion := flag.Bool("motion", false, "load: camd's motion detector on")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: bench [-bin DIR] [-n N] [-viewers LIST] [-seconds S] ttff|load")
+		fmt.Fprintln(os.Stderr, "usage: bench [-bin DIR] [-n N] [-viewers LIST] [-seconds S] [-recording MODE] [-motion] ttff|load|play")
 		os.Exit(2)
 	}
-	b := &bench{bin: *bin}
+	b := &bench{bin: *bin, recording: *recording, motion: *motion || *recording == "motion"}
 	var err error
 	switch flag.Arg(0) {
 	case "ttff":
 		err = b.ttff(*n)
 	case "load":
 		err = b.load(*viewers, *seconds)
+	case "play":
+		b.recording = "continuous"
+		err = b.play(*n)
 	default:
 		err = fmt.Errorf("unknown benchmark %q", flag.Arg(0))
 	}
@@ -54,7 +66,10 @@ func main() {
 }
 
 type bench struct {
-	bin   string
+	bin       string
+	recording string // camd's recording.mode
+	motion    bool   // camd's motion.enabled
+
 	dir   string
 	procs []*exec.Cmd
 	mu    sync.Mutex
@@ -116,7 +131,8 @@ func (b *bench) setup(width, height int) (url, id, pwFile string, camd *exec.Cmd
 	}
 	url = "ws://" + m[1]
 	conf := filepath.Join(b.dir, "camd.yaml")
-	os.WriteFile(conf, fmt.Appendf(nil, "video: {width: %d, height: %d, fps: 30}\nlog_level: info\n", width, height), 0o600)
+	os.WriteFile(conf, fmt.Appendf(nil, "video: {width: %d, height: %d, fps: 30}\nlog_level: info\nrecording: {mode: %s}\nmotion: {enabled: %v}\n",
+		width, height, cmp.Or(b.recording, "off"), b.motion), 0o600)
 	state := filepath.Join(b.dir, "state")
 	camd, sc, err = b.start("camd", "-config", conf, "-state", state, "-source", "testpattern", "-rendezvous", url)
 	if err != nil {
@@ -198,6 +214,40 @@ func (b *bench) ttff(n int) error {
 	return nil
 }
 
+// play measures camview play: from the play request on the data channel
+// (after the login) to the first decodable frame of the recording, each in
+// a new session (so the playback track's renegotiation is included), and
+// the login before it.
+func (b *bench) play(n int) error {
+	url, id, pwFile, _, err := b.setup(1280, 720)
+	if err != nil {
+		return err
+	}
+	keys := filepath.Join(b.dir, "keys.json")
+	time.Sleep(12 * time.Second) // a few seconds recorded
+	var ttff, login []float64
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, filepath.Join(b.bin, "camview"), "play", "-id", id, "-rendezvous", url,
+			"-password-file", pwFile, "-key-cache", keys, "-at", fmt.Sprintf("-%ds", 4+i%5), "-frames", "1", "-json").Output()
+		cancel()
+		var r struct {
+			TTFF  float64 `json:"ttff_ms"`
+			Login float64 `json:"login_ms"`
+			Error string  `json:"error"`
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &r); jerr != nil || r.Error != "" {
+			return fmt.Errorf("camview play %d: %v %v %s", i, err, jerr, r.Error)
+		}
+		ttff, login = append(ttff, r.TTFF), append(login, r.Login)
+	}
+	fmt.Printf("playback on loopback, 1280x720 recorded, %d plays each in a new session (cached key)\n", n)
+	report("play to first frame", ttff)
+	report("login before it", login)
+	return nil
+}
+
 func report(name string, v []float64) {
 	s := slices.Clone(v)
 	slices.Sort(s)
@@ -214,7 +264,8 @@ func (b *bench) load(list string, seconds int) error {
 	if _, err := b.watch(context.Background(), url, id, pwFile, keys, 1); err != nil {
 		return err
 	}
-	fmt.Printf("camd at 1280x720 30 fps, %d s per row (CPU in %% of one core; RSS peak is the process's VmHWM so far)\n", seconds)
+	fmt.Printf("camd at 1280x720 30 fps, recording %s, motion detection %v, %d s per row (CPU in %% of one core; RSS peak is the process's VmHWM so far)\n",
+		cmp.Or(b.recording, "off"), b.motion, seconds)
 	for _, f := range strings.Split(list, ",") {
 		k, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || k < 1 || k > 16 {
