@@ -59,11 +59,10 @@ type Client struct {
 	status chan wire.Status
 	closed chan struct{}
 
-	mu       sync.Mutex
-	nextID   uint32
-	pending  map[uint32]chan *wire.Message
-	sinks    map[uint32]*sink
-	closeErr error
+	mu      sync.Mutex
+	nextID  uint32
+	pending map[uint32]chan *wire.Message
+	sinks   map[uint32]*sink
 }
 
 // sink receives the binary chunks of one download.
