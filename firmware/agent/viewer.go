@@ -40,7 +40,7 @@ type viewer struct {
 	relayAddrs   []string
 	// trickle holds the camera's own candidates for a viewer that
 	// trickles (nil for one that does not), until they are sent sealed.
-	trickle *trickleOut
+	trickle *rtc.Trickle
 	// sendMu keeps sealed messages in sequence order on the wire.
 	sendMu sync.Mutex
 
@@ -271,8 +271,8 @@ func (vw *viewer) handshake(ctx context.Context, att *auth.Attempt, secrets *sig
 
 // answer creates the PeerConnection for offer and returns the answer SDP,
 // which the handshake then authenticates: complete (after ICE gathering),
-// or at once for a live viewer that trickles, whose further candidates go
-// sealed after the login (sendCandidates).
+// or, for a live viewer that trickles, once the server-reflexive candidates
+// are in, the rest following sealed after the login (sendCandidates).
 func (vw *viewer) answer(ctx context.Context, offer string, live bool) (string, error) {
 	a := vw.a
 	conf := webrtc.Configuration{ICEServers: rtc.ICEServers(vw.iceServers())}
@@ -316,8 +316,8 @@ func (vw *viewer) answer(ctx context.Context, offer string, live bool) (string, 
 	vw.mu.Unlock()
 	trickle := live && signaling.OffersTrickle(offer)
 	if trickle {
-		vw.trickle = newTrickleOut()
-		pc.OnICECandidate(vw.trickle.add)
+		vw.trickle = rtc.NewTrickle()
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) { vw.trickle.Add(c) })
 	}
 	begin := time.Now()
 	sdp, err := vw.negotiate(ctx, pc, offer, !trickle)
@@ -336,7 +336,8 @@ func (vw *viewer) answer(ctx context.Context, offer string, live bool) (string, 
 
 // negotiate applies a viewer's offer (without its relayed candidates when
 // the camera must not relay) and returns the answer: complete, after ICE
-// gathering, or with the candidates it has when complete is false.
+// gathering, or (complete false, vw.trickle set) with the candidates it has
+// once a server-reflexive one is in.
 func (vw *viewer) negotiate(ctx context.Context, pc *webrtc.PeerConnection, offer string, complete bool) (string, error) {
 	if vw.a.cfg.Relay == "never" {
 		offer = rtc.WithoutRelay(offer)
@@ -353,7 +354,15 @@ func (vw *viewer) negotiate(ctx context.Context, pc *webrtc.PeerConnection, offe
 		return "", err
 	}
 	if !complete {
-		return pc.LocalDescription().SDP, nil
+		// Answer once the server-reflexive candidates are in (one round
+		// trip to the STUN server); the relayed ones follow sealed.
+		select {
+		case <-vw.trickle.Reflexive():
+		case <-time.After(vw.a.cfg.StepTimeout):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		return vw.trickle.Snapshot(func() string { return pc.LocalDescription().SDP }), nil
 	}
 	select {
 	case <-gathered:
@@ -647,7 +656,7 @@ func (vw *viewer) addCandidates(cands []string) {
 func (vw *viewer) sendCandidates(ctx context.Context, ch *signaling.Channel) {
 	t := vw.trickle
 	for {
-		cands, done := t.take()
+		cands, done := t.Take()
 		if len(cands) > 0 || done {
 			if err := vw.sendSealed(ctx, ch, &signaling.Command{Cmd: signaling.CmdCandidates, Candidates: cands, Done: done}); err != nil {
 				vw.log.Debug("cannot send candidates", "err", err)
@@ -658,50 +667,11 @@ func (vw *viewer) sendCandidates(ctx context.Context, ch *signaling.Channel) {
 			return
 		}
 		select {
-		case <-t.more:
+		case <-t.More():
 		case <-vw.lost:
 			return
 		case <-ctx.Done():
 			return
 		}
 	}
-}
-
-// trickleOut collects a PeerConnection's candidates from the first
-// gathering until they are sent.
-type trickleOut struct {
-	mu    sync.Mutex
-	cands []string
-	done  bool
-	more  chan struct{} // capacity 1
-}
-
-func newTrickleOut() *trickleOut { return &trickleOut{more: make(chan struct{}, 1)} }
-
-// add is the PeerConnection's OnICECandidate; nil ends the gathering.
-func (t *trickleOut) add(c *webrtc.ICECandidate) {
-	t.mu.Lock()
-	if t.done {
-		t.mu.Unlock()
-		return // a later gathering (ICE restart) answers complete
-	}
-	if c == nil {
-		t.done = true
-	} else {
-		t.cands = append(t.cands, c.ToJSON().Candidate)
-	}
-	t.mu.Unlock()
-	select {
-	case t.more <- struct{}{}:
-	default:
-	}
-}
-
-// take returns the candidates not yet sent and whether gathering ended.
-func (t *trickleOut) take() ([]string, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c := t.cands
-	t.cands = nil
-	return c, t.done
 }

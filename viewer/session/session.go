@@ -57,11 +57,9 @@ type Config struct {
 	BusyRetries int
 	// Timeout bounds each step waiting for the other side; default 10 s.
 	Timeout time.Duration
-	// Trickle sends the hello before ICE gathering ends and trickles the
-	// rest of the viewer's candidates, sealed, after the login, taking the
-	// camera's the same way (if the camera trickles too: its answer says
-	// so). It shortens the login by both sides' gathering time.
-	Trickle bool
+	// Trickle is TrickleOff (the zero value: both sides gather completely
+	// before their part of the handshake), TrickleCamera or TrickleBoth.
+	Trickle string
 	// RestartICE makes a live session restart ICE by itself when its path
 	// goes quiet (ICE disconnected or failed): what a viewer whose network
 	// changed needs. The session then reads the sealed commands itself;
@@ -107,8 +105,8 @@ type Session struct {
 	stopBG      context.CancelFunc
 	bgWG        sync.WaitGroup
 	sendMu      sync.Mutex
-	trickle     *trickleOut // the viewer's candidates while trickling; nil otherwise
-	replies     chan reply  // from dispatchLoop, once it runs
+	trickle     *rtc.Trickle // the viewer's candidates while trickling; nil otherwise
+	replies     chan reply   // from dispatchLoop, once it runs
 	dispatching bool
 
 	ice iceState
@@ -130,6 +128,11 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	switch cfg.Trickle {
+	case TrickleOff, TrickleCamera, TrickleBoth:
+	default:
+		return nil, fmt.Errorf("viewer: trickle %q: use %q, %q or %q", cfg.Trickle, TrickleOff, TrickleCamera, TrickleBoth)
 	}
 	start := time.Now()
 	if cfg.API == nil {
@@ -433,13 +436,13 @@ func (s *Session) newPeer(ice []signaling.ICEServer) (*webrtc.PeerConnection, <-
 		return nil, nil, fmt.Errorf("viewer: %w", err)
 	}
 	s.watchPeer(pc)
-	if s.cfg.Trickle {
-		s.trickle = newTrickleOut()
+	if s.cfg.Trickle == TrickleBoth {
+		s.trickle = rtc.NewTrickle()
 		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 			if c != nil {
 				s.ice.addLocalTypes([]string{c.Typ.String()})
 			}
-			if s.trickle.add(c) {
+			if s.trickle.Add(c) {
 				s.ice.mark(&s.ice.times.Gathered)
 			}
 		})
@@ -458,9 +461,10 @@ func (s *Session) newPeer(ice []signaling.ICEServer) (*webrtc.PeerConnection, <-
 	return pc, tracks, nil
 }
 
-// gatherOffer makes the offer. Without trickle it waits for ICE
-// gathering, so the SDP that the handshake authenticates carries every
-// candidate; with trickle it returns at once with the candidates so far and
+// gatherOffer makes the offer. Unless the viewer trickles (TrickleBoth) it
+// waits for ICE gathering, so the SDP that the handshake authenticates
+// carries every candidate; a trickling viewer returns at once with the
+// candidates so far. With TrickleCamera or TrickleBoth the offer carries
 // the trickle attribute.
 func (s *Session) gatherOffer(ctx context.Context) (string, error) {
 	offer, err := s.PC.CreateOffer(nil)
@@ -472,7 +476,16 @@ func (s *Session) gatherOffer(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("viewer: offer: %w", err)
 	}
 	if s.trickle != nil {
-		return signaling.WithTrickle(s.PC.LocalDescription().SDP), nil
+		// Send the hello once the server-reflexive candidates are in; the
+		// relayed ones follow sealed.
+		select {
+		case <-s.trickle.Reflexive():
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(s.cfg.Timeout):
+			return "", errors.New("viewer: ICE gathering did not finish")
+		}
+		return signaling.WithTrickle(s.trickle.Snapshot(func() string { return s.PC.LocalDescription().SDP })), nil
 	}
 	select {
 	case <-done:
@@ -480,6 +493,9 @@ func (s *Session) gatherOffer(ctx context.Context) (string, error) {
 		return "", ctx.Err()
 	case <-time.After(s.cfg.Timeout):
 		return "", errors.New("viewer: ICE gathering did not finish")
+	}
+	if s.cfg.Trickle == TrickleCamera {
+		return signaling.WithTrickle(s.PC.LocalDescription().SDP), nil
 	}
 	return s.PC.LocalDescription().SDP, nil
 }

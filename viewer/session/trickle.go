@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -12,43 +11,20 @@ import (
 	"github.com/peercam/peercam/rendezvous/signaling"
 )
 
-// trickleOut collects the viewer's candidates of the first gathering until
-// they are sent sealed.
-type trickleOut struct {
-	mu    sync.Mutex
-	cands []string
-	done  bool
-	more  chan struct{} // capacity 1
-}
-
-func newTrickleOut() *trickleOut { return &trickleOut{more: make(chan struct{}, 1)} }
-
-func (t *trickleOut) add(c *webrtc.ICECandidate) bool {
-	t.mu.Lock()
-	if t.done {
-		t.mu.Unlock()
-		return false // a later gathering (ICE restart) offers complete
-	}
-	if c == nil {
-		t.done = true
-	} else {
-		t.cands = append(t.cands, c.ToJSON().Candidate)
-	}
-	t.mu.Unlock()
-	select {
-	case t.more <- struct{}{}:
-	default:
-	}
-	return c == nil
-}
-
-func (t *trickleOut) take() ([]string, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c := t.cands
-	t.cands = nil
-	return c, t.done
-}
+// Trickle modes, for Config.Trickle. Trickling leaves gathering out of the
+// handshake's round trips; the candidates then follow sealed, after the
+// login (see package signaling, "Trickle ICE").
+const (
+	// TrickleOff: both sides gather completely before their part of the
+	// handshake (the web viewer's way).
+	TrickleOff = ""
+	// TrickleCamera: the viewer gathers before its hello, but lets the
+	// camera answer at once and send its candidates after the login.
+	TrickleCamera = "camera"
+	// TrickleBoth: the viewer also sends its hello before gathering ends
+	// and its candidates after the login.
+	TrickleBoth = "both"
+)
 
 // sendSealed seals cmd and sends it, one at a time so sequence numbers
 // reach the camera in order.
@@ -71,7 +47,7 @@ func (s *Session) sendCandidates() {
 	defer s.bgWG.Done()
 	t := s.trickle
 	for {
-		cands, done := t.take()
+		cands, done := t.Take()
 		if len(cands) > 0 || done {
 			if err := s.sendSealed(s.bg, &signaling.Command{Cmd: signaling.CmdCandidates, Candidates: cands, Done: done}); err != nil {
 				s.cfg.Logger.Debug("viewer: cannot send candidates", "err", err)
@@ -82,7 +58,7 @@ func (s *Session) sendCandidates() {
 			return
 		}
 		select {
-		case <-t.more:
+		case <-t.More():
 		case <-s.bg.Done():
 			return
 		}

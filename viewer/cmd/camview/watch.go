@@ -60,7 +60,7 @@ type result struct {
 type loginFlags struct {
 	id, rendezvous, passwordFile, keyCache string
 	timeout                                time.Duration
-	trickle                                bool
+	trickle                                string
 }
 
 func (l *loginFlags) register(fs *flag.FlagSet) {
@@ -69,7 +69,7 @@ func (l *loginFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.passwordFile, "password-file", "", "file holding the camera's password or setup code (first line)")
 	fs.StringVar(&l.keyCache, "key-cache", "", `where derived keys are remembered (default: the user config dir; "none" to disable)`)
 	fs.DurationVar(&l.timeout, "timeout", 20*time.Second, "how long to wait for each step of the login and for the first frame")
-	fs.BoolVar(&l.trickle, "trickle", true, "send the login before ICE candidates are gathered and trickle them, sealed, after it (false: gather first, as the web viewer does)")
+	fs.StringVar(&l.trickle, "trickle", session.TrickleCamera, `trickle ICE: "camera" (the camera sends its candidates, sealed, after the login instead of gathering before its answer), "both" (the viewer too), "off" (both gather first)`)
 }
 
 // config checks the flags and builds the session config.
@@ -82,7 +82,14 @@ func (l *loginFlags) config() (session.Config, error) {
 	if err != nil {
 		return c, err // a sentence that starts with "camera ID:"
 	}
-	c = session.Config{Rendezvous: l.rendezvous, ID: id, Timeout: l.timeout, Trickle: l.trickle, RestartICE: true}
+	c = session.Config{Rendezvous: l.rendezvous, ID: id, Timeout: l.timeout, RestartICE: true}
+	switch l.trickle {
+	case "off":
+	case session.TrickleCamera, session.TrickleBoth:
+		c.Trickle = l.trickle
+	default:
+		return c, fmt.Errorf("%w: -trickle %q: use camera, both or off", errUsage, l.trickle)
+	}
 	if l.passwordFile != "" {
 		pw, err := readPasswordFile(l.passwordFile)
 		if err != nil {
