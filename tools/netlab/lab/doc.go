@@ -22,8 +22,15 @@
 // mapping, address-and-port-dependent filtering, i.e. a port-restricted cone)
 // or "symmetric" (masquerade random: a new random port for every
 // destination). Probe checks the mapping behaviour with STUN against two
-// server ports, and Unsolicited that the routers drop what nobody asked for:
-// without that rule, hole punching would "work" for the wrong reason.
+// server ports, and CheckFiltering that the routers drop what nobody behind
+// them asked for: without that rule, hole punching would "work" for the
+// wrong reason. The forward chains count invalid and dropped packets (nft
+// list ruleset in a router's namespace), for the post-mortem of a run.
+//
+// Delay and loss (SetPath) need netem on veth links; kernels built without
+// sch_netem (some cloud and CI VMs) get WAN links made of two TUN devices
+// with the lab's own userspace delay line between them, whose lateness on a
+// busy machine Lateness reports.
 //
 // Every namespace of a lab is named Prefix-<role>, with a prefix unique to
 // the process and the lab (pcl-<pid>-<n>), so two labs never collide; Close

@@ -85,30 +85,25 @@ type packet struct {
 	b   []byte
 }
 
-var bufPool = sync.Pool{New: func() any { return make([]byte, 65536) }}
-
 func (l *delayLine) carry(from, to *os.File) {
 	q := make(chan packet, lineQueue)
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
 		defer close(q)
+		buf := make([]byte, 65536)
 		for {
-			buf := bufPool.Get().([]byte)
 			n, err := from.Read(buf)
 			if err != nil {
-				bufPool.Put(buf)
 				return
 			}
 			if p := l.lossShare(); p > 0 && rand.Float64() < p {
-				bufPool.Put(buf)
 				l.drops.Add(1)
 				continue
 			}
 			select {
-			case q <- packet{due: time.Now().Add(time.Duration(l.oneWay.Load())), b: buf[:n]}:
+			case q <- packet{due: time.Now().Add(time.Duration(l.oneWay.Load())), b: append([]byte(nil), buf[:n]...)}:
 			default: // the queue is full: drop, as a router would
-				bufPool.Put(buf)
 				l.drops.Add(1)
 			}
 		}
@@ -133,7 +128,6 @@ func (l *delayLine) carry(from, to *os.File) {
 				}
 				to.Write(p.b) // a TUN write fails only when the device is down
 			}
-			bufPool.Put(p.b[:cap(p.b)])
 		}
 	}()
 }

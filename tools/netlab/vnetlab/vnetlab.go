@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,11 @@ const (
 	viewerMoved = "10.2.0.3"
 )
 
+// FullCone is a router that lets anyone reach a mapped port once it is
+// open (endpoint-independent mapping and filtering): only this package
+// has it, for the camera's side of TestNeverRefusesTheViewersRelay.
+const FullCone lab.NAT = "full-cone"
+
 // Config of a World. The zero value is cone/cone with relay fallback.
 type Config struct {
 	// A and B are router A's (camera) and router B's (viewer) NATs.
@@ -73,9 +79,11 @@ type Config struct {
 	// ViewerDisconnected (optional) is the viewer's ICE disconnected
 	// timeout: how soon it notices a dead path and restarts ICE.
 	ViewerDisconnected time.Duration
-	// NoTrickle makes the viewer gather completely before its hello, as
-	// the web viewer does.
-	NoTrickle bool
+	// BlockDirect drops everything between the two homes' routers (a
+	// firewall on the way): only paths through the rendezvous's relay work.
+	BlockDirect bool
+	// Trickle is the viewer's session.Config.Trickle.
+	Trickle string
 	// Logger (optional) receives the rendezvous's and the camera's logs.
 	Logger *slog.Logger
 }
@@ -139,6 +147,8 @@ func natType(n lab.NAT) (*vnet.NATType, error) {
 		return &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointAddrPortDependent}, nil
 	case lab.Symmetric:
 		return &vnet.NATType{MappingBehavior: vnet.EndpointAddrPortDependent, FilteringBehavior: vnet.EndpointAddrPortDependent}, nil
+	case FullCone:
+		return &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointIndependent}, nil
 	}
 	return nil, fmt.Errorf("vnetlab: NAT %q: use cone or symmetric", n)
 }
@@ -187,6 +197,14 @@ func (w *World) buildNetworks() error {
 	}
 	if err := w.rb.AddNet(w.viewNet); err != nil {
 		return err
+	}
+	if w.cfg.BlockDirect {
+		homes := []net.IP{net.ParseIP(routerAWAN), net.ParseIP(routerBWAN)}
+		w.wan.AddChunkFilter(func(c vnet.Chunk) bool {
+			src, _ := c.SourceAddr().(*net.UDPAddr)
+			dst, _ := c.DestinationAddr().(*net.UDPAddr)
+			return src == nil || dst == nil || !slices.ContainsFunc(homes, src.IP.Equal) || !slices.ContainsFunc(homes, dst.IP.Equal)
+		})
 	}
 	// A moved viewer's old address is gone: nothing to or from it passes.
 	w.rb.AddChunkFilter(func(c vnet.Chunk) bool {
@@ -318,7 +336,7 @@ func (w *World) Dial(ctx context.Context, keys session.Keys) (*session.Session, 
 	}
 	return session.Dial(ctx, session.Config{
 		Rendezvous: w.URL, ID: w.Camera.ID(), Password: w.Password, Keys: keys, API: api,
-		Trickle: !w.cfg.NoTrickle, RestartICE: true, Logger: w.cfg.Logger.With("part", "viewer"),
+		Trickle: w.cfg.Trickle, RestartICE: true, Logger: w.cfg.Logger.With("part", "viewer"),
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -75,7 +76,7 @@ func TestMatrix(t *testing.T) {
 	for _, c := range lab.Matrix {
 		t.Run(strings.NewReplacer("/", "-", ",", "", ":", "", " ", "_").Replace(c.Name), func(t *testing.T) {
 			leaktest.Check(t)
-			w := start(t, Config{A: c.A, B: c.B, Relay: c.Relay})
+			w := start(t, Config{A: c.A, B: c.B, Relay: c.Relay, Trickle: session.TrickleCamera})
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			begin := time.Now()
@@ -125,7 +126,7 @@ func TestICERestartWhenTheViewerMoves(t *testing.T) {
 	for _, c := range []lab.Case{lab.Matrix[0], lab.Matrix[2]} {
 		t.Run(strings.ReplaceAll(c.Name, "/", "-"), func(t *testing.T) {
 			leaktest.Check(t)
-			w := start(t, Config{A: c.A, B: c.B, ViewerDisconnected: time.Second})
+			w := start(t, Config{A: c.A, B: c.B, ViewerDisconnected: time.Second, Trickle: session.TrickleCamera})
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			s, err := w.Dial(ctx, nil)
@@ -186,31 +187,69 @@ func selectedLocal(t *testing.T, s *session.Session) string {
 	return ""
 }
 
-// TestWithoutTrickle: a viewer that gathers before its hello (as the web
-// viewer does) gets a complete answer and no trickled candidates, and still
-// connects the same way.
-func TestWithoutTrickle(t *testing.T) {
-	for _, c := range []lab.Case{lab.Matrix[0], lab.Matrix[2]} {
-		t.Run(strings.ReplaceAll(c.Name, "/", "-"), func(t *testing.T) {
-			leaktest.Check(t)
-			w := start(t, Config{A: c.A, B: c.B, NoTrickle: true})
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			s, err := w.Dial(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			st, err := receive(ctx, s, 30)
-			if err != nil || st.Frames != 30 {
-				t.Fatalf("got %d frames: %v", st.Frames, err)
-			}
-			if p, _ := s.Path(); p.Kind != c.Want {
-				t.Errorf("path %+v, want %s", p, c.Want)
-			}
-			if _, remote := s.CandidateTypes(); !slices.Contains(remote, "srflx") {
-				t.Errorf("the camera's complete answer lacks server-reflexive candidates: %v", remote)
-			}
-		})
+// TestTrickleModes: a viewer that does not offer trickle (as the web
+// viewer) gets a complete answer, and one that trickles its own candidates
+// too gets the camera's; both connect the same way (the matrix runs with
+// TrickleCamera, camview's default).
+func TestTrickleModes(t *testing.T) {
+	for _, mode := range []string{session.TrickleOff, session.TrickleBoth} {
+		for _, c := range []lab.Case{lab.Matrix[0], lab.Matrix[2]} {
+			t.Run(fmt.Sprintf("%q/%s", mode, strings.ReplaceAll(c.Name, "/", "-")), func(t *testing.T) {
+				testTrickle(t, c, mode)
+			})
+		}
+	}
+}
+
+func testTrickle(t *testing.T, c lab.Case, mode string) {
+	leaktest.Check(t)
+	w := start(t, Config{A: c.A, B: c.B, Trickle: mode})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := w.Dial(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := receive(ctx, s, 30)
+	if err != nil || st.Frames != 30 {
+		t.Fatalf("got %d frames: %v", st.Frames, err)
+	}
+	if p, _ := s.Path(); p.Kind != c.Want {
+		t.Errorf("path %+v, want %s", p, c.Want)
+	}
+	if _, remote := s.CandidateTypes(); !slices.Contains(remote, "srflx") {
+		t.Errorf("no server-reflexive candidates from the camera: %v", remote)
+	}
+}
+
+// TestNeverRefusesTheViewersRelay: relay: never covers the viewer's TURN
+// allocation too. The camera's router lets anyone in (full cone) and the
+// homes cannot reach each other directly, so the only path that works is
+// the viewer's relay reaching the camera (a peer-reflexive candidate, since
+// the camera leaves the viewer's relayed candidates out). The camera
+// refuses it once ICE has selected it, and the viewer says why.
+func TestNeverRefusesTheViewersRelay(t *testing.T) {
+	leaktest.Check(t)
+	w := start(t, Config{A: FullCone, B: lab.Cone, Relay: "never", BlockDirect: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := w.Dial(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := receive(ctx, s, 30)
+	if !errors.Is(err, session.ErrRelayNever) || st.Frames > 0 {
+		t.Fatalf("got %d frames, err %v; want none and %v", st.Frames, err, session.ErrRelayNever)
+	}
+	if s.Times().Connected.IsZero() {
+		t.Error("the viewer never connected: the relayed path was not tried, so its refusal was not tested")
+	}
+	// The camera drops the viewer as its PeerConnection closes.
+	for deadline := time.Now().Add(5 * time.Second); w.Camera.Status().Viewers != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the camera still counts %d viewers after refusing the path", w.Camera.Status().Viewers)
+		}
 	}
 }
