@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -194,7 +193,11 @@ func selectedLocal(t *testing.T, s *session.Session) string {
 func TestTrickleModes(t *testing.T) {
 	for _, mode := range []string{session.TrickleOff, session.TrickleBoth} {
 		for _, c := range []lab.Case{lab.Matrix[0], lab.Matrix[2]} {
-			t.Run(fmt.Sprintf("%q/%s", mode, strings.ReplaceAll(c.Name, "/", "-")), func(t *testing.T) {
+			name := mode
+			if name == session.TrickleOff {
+				name = "off"
+			}
+			t.Run(name+"/"+strings.ReplaceAll(c.Name, "/", "-"), func(t *testing.T) {
 				testTrickle(t, c, mode)
 			})
 		}
