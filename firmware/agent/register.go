@@ -107,6 +107,10 @@ func (a *Agent) connectOnce(ctx context.Context) error {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	lastPing := time.Now()
+	// The ping runs beside this loop: its pong is read by the reader
+	// goroutine, which may be waiting for this loop to take a message.
+	pinged := make(chan error, 1)
+	pinging := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -131,14 +135,18 @@ func (a *Agent) connectOnce(ctx context.Context) error {
 					a.cfg.Logger.Info("published new password parameters", "mode", modeOf(cur))
 				}
 			}
-			if time.Since(lastPing) > 20*time.Second {
-				lastPing = time.Now()
-				pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err := conn.Ping(pctx)
-				cancel()
-				if err != nil {
-					return fmt.Errorf("rendezvous did not answer a ping: %w", err)
-				}
+			if !pinging && time.Since(lastPing) > 20*time.Second {
+				lastPing, pinging = time.Now(), true
+				go func() {
+					pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					defer cancel()
+					pinged <- conn.Ping(pctx)
+				}()
+			}
+		case err := <-pinged:
+			pinging = false
+			if err != nil {
+				return fmt.Errorf("rendezvous did not answer a ping: %w", err)
 			}
 		}
 	}
