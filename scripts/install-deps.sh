@@ -48,7 +48,9 @@ command -v dpkg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && debian=
 missing=()
 for p in "${want[@]}"; do
 	case " ${missing[*]} " in *" $p "*) continue ;; esac
-	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	# "ii": wanted and installed (dpkg -s also succeeds for a package
+	# removed with its config files left behind).
+	[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" = "ii " ] || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "install-deps: all present (${groups[*]})"
