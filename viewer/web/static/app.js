@@ -2,7 +2,8 @@
 // The protocol is in login.js and the WebAssembly engine.
 
 import { load } from './engine.js';
-import { login, pathOf, endpoint, LoginError } from './login.js';
+import { login, pathOf, endpoint, LoginError, isPlaybackTrack } from './login.js';
+import { Recordings } from './timeline.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -51,7 +52,7 @@ function showBanner(text) {
 
 // ---- test and measurement hooks: what the browser suite reads.
 
-const app = { views: new Map(), metrics: [] };
+const app = { views: new Map(), metrics: [], events: [], playbacks: [] };
 globalThis.peercamApp = app;
 
 // ---- one tile per camera
@@ -77,6 +78,7 @@ class View {
       if (b) this.act(b.dataset.act, ev);
     });
     this.video.addEventListener('dblclick', () => this.fullscreen());
+    this.recordings = new Recordings(this, app);
     this.setStatus('Not connected');
   }
 
@@ -110,6 +112,7 @@ class View {
       case 'password': openAdd(this.cam); break;
       case 'rename': openRename(this); break;
       case 'forget': openForget(this); break;
+      case 'recordings': this.recordings.toggle(); break;
     }
   }
 
@@ -138,6 +141,7 @@ class View {
 
   drop() {
     clearInterval(this.statsTimer);
+    this.recordings.detach();
     if (this.session) this.session.close();
     this.session = null;
     this.video.srcObject = null;
@@ -159,7 +163,10 @@ class View {
       } else if (session.track) {
         this.attach(session.track, measure);
       } else {
-        session.pc.ontrack = (ev) => this.attach(ev.track, measure);
+        session.pc.ontrack = (ev) => {
+          if (!isPlaybackTrack(ev)) this.attach(ev.track, measure);
+          else if (session.pc.onplaybacktrack) session.pc.onplaybacktrack(ev.track);
+        };
       }
       if (!this.wanted) { session.close(); return; }
       if (session.mode !== 'live') {
@@ -167,6 +174,7 @@ class View {
         throw new LoginError('the camera is back on its setup code (it was reset): enter the setup code to choose a password', 'need_password');
       }
       this.session = session;
+      this.recordings.attach(session);
       this.connections = (this.connections || 0) + 1; // read by the browser suite
       this.retry = 0;
       this.watchConnection(session.pc);

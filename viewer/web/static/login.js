@@ -103,16 +103,25 @@ function gathered(pc) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// isPlaybackTrack tells the playback track (recorded video, added by the
+// camera when a recording is played: playback.js) from the live one.
+export function isPlaybackTrack(ev) {
+  return ev.track.id === 'playback' || (ev.streams && ev.streams[0] && ev.streams[0].id === 'peercam-playback');
+}
+
 // Session is a logged-in camera: the PeerConnection, and in setup mode the
-// sealed command channel through the still open rendezvous connection.
+// sealed command channel through the still open rendezvous connection. dc
+// is the data channel for recordings and events (playback.js), part of the
+// login's offer so that the login authenticates it.
 export class Session {
-  constructor(engine, handle, socket, pc, mode, keys) {
+  constructor(engine, handle, socket, pc, mode, keys, dc) {
     this.engine = engine;
     this.handle = handle;
     this.socket = socket;
     this.pc = pc;
     this.mode = mode;
     this.keys = keys; // {key, login, w0, w1}: what to remember of the camera
+    this.dc = dc || null;
   }
 
   // setPassword asks a camera on its setup code for a new password; it
@@ -145,7 +154,8 @@ export class Session {
 //   password   the password or setup code (a first login), or
 //   saved      {key, login, w0, w1} remembered keys (a saved camera)
 //   onStatus   called with words for the person as the login goes on
-//   onTrack    called with the video MediaStreamTrack
+//   onTrack    called with the live video MediaStreamTrack (the playback
+//              track goes to pc.onplaybacktrack, if set)
 // It resolves to a Session; in mode "live" video follows on onTrack.
 export async function login(base, id, opts) {
   const status = opts.onStatus || (() => {});
@@ -163,7 +173,14 @@ export async function login(base, id, opts) {
     // The browser gathers its addresses while argon2id (if any) runs.
     pc = new RTCPeerConnection({ iceServers: opened.ice || [] });
     pc.addTransceiver('video', { direction: 'recvonly' });
-    pc.ontrack = (ev) => { if (opts.onTrack) opts.onTrack(ev.track, ev.streams); };
+    const dc = pc.createDataChannel('peercam');
+    pc.ontrack = (ev) => {
+      if (isPlaybackTrack(ev)) {
+        if (pc.onplaybacktrack) pc.onplaybacktrack(ev.track);
+        return;
+      }
+      if (opts.onTrack) opts.onTrack(ev.track, ev.streams);
+    };
     await pc.setLocalDescription(await pc.createOffer());
     const gathering = gathered(pc);
 
@@ -228,7 +245,7 @@ export async function login(base, id, opts) {
       // Live video goes on without the rendezvous.
       socket.close();
       engine.close(handle);
-      return new Session(engine, 0, null, pc, mode, keys);
+      return new Session(engine, 0, null, pc, mode, keys, dc);
     }
     pc.close();
     return new Session(engine, handle, socket, null, mode, keys);

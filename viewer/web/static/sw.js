@@ -4,7 +4,7 @@
 const VERSION = '__VERSION__';
 const CACHE = `peercam-${VERSION}`;
 const SHELL = [
-  './', 'index.html', 'app.js', 'engine.js', 'login.js', 'derive.js', 'style.css', 'wasm_exec.js', 'peercam.wasm',
+  './', 'index.html', 'app.js', 'engine.js', 'login.js', 'playback.js', 'timeline.js', 'derive.js', 'style.css', 'wasm_exec.js', 'peercam.wasm',
   'manifest.webmanifest', 'icons/favicon.png', 'icons/icon-192.png', 'icons/icon-512.png',
 ];
 
