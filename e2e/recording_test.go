@@ -213,7 +213,9 @@ func TestPlaybackOverP2P(t *testing.T) {
 	if want := d.End.Sub(d.Start); dur-want > 100*time.Millisecond || want-dur > 100*time.Millisecond {
 		t.Errorf("ffprobe: the clip is %v long, want %v", dur, want)
 	}
-	if want := int(d.End.Sub(d.Start).Seconds() * 30); frames < want-3 || frames > want+3 {
+	// At most 30 fps; a loaded machine's encoder skips frames (the source
+	// drops rather than queues), so fewer is fine, within reason.
+	if want := int(d.End.Sub(d.Start).Seconds() * 30); frames < want*7/10 || frames > want+3 {
 		t.Errorf("ffprobe decodes %d frames of the clip, want about %d", frames, want)
 	}
 	if st, err := os.Stat(clip); err != nil || st.Size() != d.Bytes {
