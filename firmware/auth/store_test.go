@@ -315,7 +315,14 @@ func TestSetPasswordCrashBeforeRename(t *testing.T) {
 	if err := login(t, s, "correct horse battery staple"); err != nil {
 		t.Fatalf("the old password does not log in after the crash: %v", err)
 	}
-	// The next change succeeds and leaves no temporary file.
+	// The next change succeeds and, once the crashes' leftovers are old
+	// enough not to be another process's write in progress, leaves no
+	// temporary file.
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	for _, n := range leftovers {
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(n, old, old)
+	}
 	if err := s.SetPassword("a different passphrase now"); err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,10 @@
 // for a moment), which is synced, closed and renamed over the target; then the
 // directory is synced so that the rename itself survives a power cut. A
 // temporary file left behind by a crash is named ".NAME.tmp-RANDOM"; the next
-// write of NAME removes it.
+// write of NAME removes it once it is a minute old.
 //
 // Writes of the same path from one process are serialised. Writes of the same
-// path from two processes never corrupt it, but one of them may fail (its
-// temporary file may be cleaned up by the other): callers that share a file
-// between processes retry or serialise on their own.
+// path from two processes never corrupt it: the last rename wins.
 package atomicfile
 
 import (
@@ -26,6 +24,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // CrashPoint names a moment inside a write at which WriteFileCrashAt stops as
@@ -192,6 +191,10 @@ func fill(f *os.File, data []byte, perm os.FileMode) error {
 	return f.Sync()
 }
 
+// staleAfter is the age from which a temporary file counts as a crash's
+// leftover rather than a write in progress.
+const staleAfter = time.Minute
+
 // removeStale removes temporary files of base left in dir by a crash.
 // Failures are ignored: a leftover is harmless, only untidy.
 func removeStale(dir, base string) {
@@ -206,6 +209,11 @@ func removeStale(dir, base string) {
 			continue
 		}
 		if _, err := hex.DecodeString(name[len(prefix):]); err != nil || len(name) != len(prefix)+2*tmpRandSize {
+			continue
+		}
+		// A fresh one may be another process's write in progress (camctl
+		// beside camd): only leftovers of a crash are old.
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < staleAfter {
 			continue
 		}
 		os.Remove(filepath.Join(dir, name))

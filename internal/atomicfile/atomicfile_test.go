@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // entries lists the names in dir, sorted.
@@ -146,7 +147,19 @@ func TestWriteFileCrash(t *testing.T) {
 				checkMode(t, filepath.Join(dir, n), 0o600)
 			}
 
-			// The next write succeeds and cleans up.
+			// A write soon after leaves a fresh temporary file alone (it
+			// may be another process's write in progress); once the
+			// leftover is old, the next write cleans it up.
+			if err := WriteFile(path, []byte("soon"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := temps(t, dir); len(got) != len(left) {
+				t.Fatalf("a fresh temporary file was removed: %v", got)
+			}
+			for _, n := range left {
+				old := time.Now().Add(-2 * staleAfter)
+				os.Chtimes(filepath.Join(dir, n), old, old)
+			}
 			if err := WriteFile(path, []byte("next"), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -174,6 +187,10 @@ func TestWriteFileCleansOnlyItsOwnTemps(t *testing.T) {
 	}
 	stale := ".state.json.tmp-fedcba9876543210"
 	if err := os.WriteFile(filepath.Join(dir, stale), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * staleAfter)
+	if err := os.Chtimes(filepath.Join(dir, stale), old, old); err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteFile(filepath.Join(dir, "state.json"), []byte("x"), 0o600); err != nil {
