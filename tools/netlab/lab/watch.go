@@ -116,8 +116,8 @@ func (l *Lab) Watch(ctx context.Context, o WatchOptions) (*Result, error) {
 		return nil, fmt.Errorf("lab: camview did not exit within %s: %s", limit, tail(stderr.String(), 2000))
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), res); err != nil {
-		return nil, fmt.Errorf("lab: camview -json: the last line is not JSON: %q (stderr %s)", stdout.String(), tail(stderr.String(), 2000))
+	if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), res); jerr != nil {
+		return nil, fmt.Errorf("lab: camview (%v) printed no JSON line: stdout %q, stderr %q", cmd.ProcessState, tail(stdout.String(), 2000), tail(stderr.String(), 2000))
 	}
 	if _, err := os.Stat(out); err == nil {
 		res.Decoded, res.DecodeError = decodedFrames(ctx, out)
