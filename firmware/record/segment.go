@@ -178,14 +178,19 @@ func (w *segmentWriter) add(a au) {
 	w.pendDur += d
 }
 
-// retime sets the duration of the last pending frame to what it really
-// lasted: until next, the capture time of the frame that follows it. Frame
+// retime keeps the segment's timeline on the capture clock. Frame
 // durations from the source are nominal (1/frame rate, or a multiple when
-// it skipped frames); a source that fell behind and restarted its pacing
-// would otherwise leave the segment's timeline behind the capture clock, by
-// more and more. So a frame's time in the file stays its capture time, and
-// seeking and the index agree with the picture's clock. A next that is not
-// after the frame, or more than maxRetime after it, leaves it alone.
+// it skipped frames); a source that fell behind and restarted its pacing,
+// or whose clock runs a little fast or slow, would leave the segment's
+// timeline further and further from the capture times. next is the capture
+// time of the frame after the last pending one: when the last frame would
+// end more than one frame's duration away from it, its duration is
+// changed to close the gap (stretched to it, or shrunk by at most half).
+// So a frame's time in the file stays within about a frame of its capture
+// time (seeking, the index and the picture's clock agree), while the
+// durations stay the nominal ones otherwise: players and tools that like a
+// steady frame rate see one. A next more than maxRetime away is left
+// alone.
 func (w *segmentWriter) retime(next time.Time) {
 	const maxRetime = 5 * time.Second
 	if len(w.pend) == 0 {
@@ -196,15 +201,24 @@ func (w *segmentWriter) retime(next time.Time) {
 	for _, p := range w.pend[:len(w.pend)-1] {
 		dts += uint64(p.ticks)
 	}
-	at := next.Sub(w.start)
-	if at <= fromTicks(dts) || at-fromTicks(dts) > maxRetime {
+	at := toTicks(next.Sub(w.start))
+	nominal := uint64(last.ticks)
+	end := dts + nominal
+	var ticks uint64
+	switch {
+	case next.Sub(w.start) <= 0 || at > end+toTicks(maxRetime) || end > at+toTicks(maxRetime):
+		return
+	case at > end+nominal: // behind the capture clock by more than a frame
+		ticks = at - dts
+	case end > at+nominal: // ahead of it by more than a frame
+		ticks = max(nominal/2, at-min(at, dts))
+	default:
 		return
 	}
-	ticks := toTicks(at) - dts
 	if ticks == 0 || ticks > 1<<31 {
 		return
 	}
-	old := fromTicks(dts + uint64(last.ticks))
+	old := fromTicks(end)
 	last.ticks = uint32(ticks)
 	w.elapsed = fromTicks(dts + ticks)
 	w.pendDur += w.elapsed - old
