@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
 
@@ -63,7 +64,11 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		return nil, fmt.Errorf("rtc: register H.264: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	// The NACK responder keeps each viewer's last packets for
+	// retransmission: 256 is over a second of 720p video, and a quarter
+	// of pion's default, which costs a camera a megabyte per viewer.
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
+		webrtc.WithNackResponderOptions(nack.ResponderSize(256))); err != nil {
 		return nil, fmt.Errorf("rtc: interceptors: %w", err)
 	}
 	var s webrtc.SettingEngine
