@@ -20,9 +20,9 @@ BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
 # test binary that hangs is stopped after TEST_TIMEOUT.
 TEST_P ?= 2
 TEST_TIMEOUT ?= 10m
-# Build tags of the suites that run apart (test-web, test-arm, test-nat): vet and
-# staticcheck read their files too.
-SUITE_TAGS := browser,armtest,nattest
+# Build tags of the suites that run apart (test-web, test-arm, test-nat, test-deb,
+# test-image): vet and staticcheck read their files too.
+SUITE_TAGS := browser,armtest,debtest,imagetest,nattest
 
 # Linter: staticcheck, run from the module proxy at a pinned version.
 STATICCHECK_VERSION ?= v0.8.2
@@ -124,6 +124,32 @@ cross: web ## build all four for linux/arm64 and linux/arm GOARM=7 (cgo: camd ha
 	GOOS=linux GOARCH=arm GOARM=6 CGO_ENABLED=0 $(GO) build $(BUILDFLAGS) -o dist/linux-armv6/ $(CMDS)
 	@echo "== sizes"
 	@ls -l dist/linux-arm64 dist/linux-armv7 dist/linux-armv6
+
+# Debian packages and the Raspberry Pi image (packaging/, tools/image). The
+# package version: X.Y.Z from a tag vX.Y.Z, else 0.0~gitN.gHASH.
+DEB_VERSION ?= $(shell packaging/version.sh)
+IMAGE ?= dist/image/peercam-rpi-arm64.img
+
+.PHONY: deb
+deb: ## Debian packages into dist/deb: peercam (camd, camctl) for arm64, armhf, armel; peercam-rendezvous for amd64, arm64
+	$(call deps_for,cross)
+	packaging/build.sh -v '$(DEB_VERSION)' -o dist/deb
+
+.PHONY: test-deb
+test-deb: ## the arm64 packages in a clean Debian root (debootstrap, qemu-user): install, first start, a viewer, upgrade, remove, purge (root, ~6 min)
+	$(call deps_for,image)
+	CGO_ENABLED=1 $(GO) test -tags debtest -count=1 -timeout 40m -v ./packaging/
+
+.PHONY: image
+image: ## SD-card image for 64-bit Raspberry Pis (Debian 12, Peercam enabled) into $(IMAGE) (root, ~20 min)
+	$(call deps_for,image)
+	packaging/build.sh -v '$(DEB_VERSION)' -o dist/deb -c arm64 -r ""
+	$(GO) run ./tools/image -deb 'dist/deb/peercam_$(DEB_VERSION)_arm64.deb' -out '$(IMAGE)'
+
+.PHONY: test-image
+test-image: ## build the image and boot it in qemu: first boot, peercam-setup.txt, SSH, camctl passwd, a viewer gets vivid's video (root, ~25 min, not in CI)
+	$(call deps_for,image)
+	CGO_ENABLED=1 $(GO) test -tags imagetest -count=1 -timeout 60m -v ./tools/image/
 
 .PHONY: demo
 demo: ## run a rendezvous, a test-pattern camera and a viewer on 127.0.0.1 (scripts/demo.sh)

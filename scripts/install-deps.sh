@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages Peercam's builds, tests and demo need.
 #
-#   scripts/install-deps.sh [all|test|demo|cross|web|arm]...   (default: all)
+#   scripts/install-deps.sh [all|test|demo|cross|web|arm|image]...   (default: all)
 #
 # Idempotent: packages already installed are skipped (dpkg -s), and
 # apt-get update runs only when something is missing. Runs apt through sudo
@@ -23,6 +23,17 @@ web_pkgs=(chromium chromium-driver)
 # build, ffmpeg to judge the video. The guest's kernel and busybox are
 # fetched by the test itself with apt-get download.
 arm_pkgs=(qemu-system-arm g++-aarch64-linux-gnu ffmpeg)
+# image: the Debian packages' test and the Raspberry Pi image (make deb,
+# test-deb, image, test-image): debootstrap and qemu-user-static with
+# binfmt-support to run arm64 programs in the new root (it replaces
+# qemu-user-binfmt, whose handler needs the emulator inside the root),
+# dosfstools, mtools, fdisk (sfdisk) and e2fsprogs to make the image
+# without mounting anything, qemu-system-arm to boot it (and dtc to name
+# a GPIO line in its device tree for the status LED), the cross
+# compilers for the packages, ffmpeg to judge the video, systemd for
+# systemd-analyze verify of the units.
+image_pkgs=(debootstrap qemu-user-static binfmt-support dosfstools mtools fdisk e2fsprogs
+	qemu-system-arm device-tree-compiler g++-aarch64-linux-gnu g++-arm-linux-gnueabihf ffmpeg systemd)
 
 die() { echo "install-deps: $*" >&2; exit 1; }
 
@@ -31,13 +42,14 @@ groups=("$@")
 want=()
 for g in "${groups[@]}"; do
 	case "$g" in
-	all) want+=("${test_pkgs[@]}" "${cross_pkgs[@]}" "${web_pkgs[@]}" "${arm_pkgs[@]}") ;;
+	all) want+=("${test_pkgs[@]}" "${cross_pkgs[@]}" "${web_pkgs[@]}" "${arm_pkgs[@]}" "${image_pkgs[@]}") ;;
 	test) want+=("${test_pkgs[@]}") ;;
 	demo) want+=("${demo_pkgs[@]}") ;;
 	cross) want+=("${cross_pkgs[@]}") ;;
 	web) want+=("${web_pkgs[@]}") ;;
 	arm) want+=("${arm_pkgs[@]}") ;;
-	*) die "unknown group \"$g\" (use all, test, demo, cross, web or arm)" ;;
+	image) want+=("${image_pkgs[@]}") ;;
+	*) die "unknown group \"$g\" (use all, test, demo, cross, web, arm or image)" ;;
 	esac
 done
 
