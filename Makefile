@@ -147,7 +147,7 @@ image: ## SD-card image for 64-bit Raspberry Pis (Debian 12, Peercam enabled) in
 	$(GO) run ./tools/image -deb 'dist/deb/peercam_$(DEB_VERSION)_arm64.deb' -out '$(IMAGE)'
 
 .PHONY: test-image
-test-image: ## build the image and boot it in qemu: first boot, peercam-setup.txt, SSH, camctl passwd, a viewer gets vivid's video (root, ~25 min, not in CI)
+test-image: ## build the image and boot it in qemu: first boot, peercam-setup.txt, SSH, camctl passwd, a viewer gets vivid's video (root, ~14 min)
 	$(call deps_for,image)
 	CGO_ENABLED=1 $(GO) test -tags imagetest -count=1 -timeout 60m -v ./tools/image/
 
