@@ -313,7 +313,10 @@ func TestImage(t *testing.T) {
 	}
 	appendLine := strings.Join([]string{
 		"root=LABEL=RASPIROOT", "rw", "console=ttyAMA0", "panic=-1",
-		"modules-load=vivid", "vivid.n_devs=1", "vivid.node_types=0x1",
+		"modules-load=vivid,mac80211_hwsim", "vivid.n_devs=1", "vivid.node_types=0x1",
+		// Two simulated Wi-Fi radios: wlan0 is the camera's, wlan1 the
+		// access point the test raises later.
+		"mac80211_hwsim.radios=2",
 		// The status LED on the named PL061 line (the board "generic":
 		// the other parts are not fitted).
 		"systemd.setenv=PEERCAM_CAMD_HARDWARE_BOARD=generic", "systemd.setenv=PEERCAM_CAMD_HARDWARE_LED_PIN=" + ledLine,
@@ -399,6 +402,7 @@ func TestImage(t *testing.T) {
 		t.Fatalf("the journal lacks the ID and setup code:\n%s", j)
 	}
 	checkSetup(t, g)
+	checkWiFi(t, g)
 	checkSystem(t, g, root.Size)
 	if on, n := led(t, g); on == 0 || on > n/2 {
 		t.Errorf("status LED on in %d of %d samples: not the double blink of \"setup needed\"", on, n)
@@ -578,6 +582,34 @@ func checkSetup(t *testing.T, g guest) {
 	if j := g.must("journalctl -b -u peercam-setup -o cat"); !strings.Contains(j, `ignoring unknown setting "not_a_setting"`) {
 		t.Errorf("peercam-setup's journal does not mention the unknown setting:\n%s", j)
 	}
+}
+
+// checkWiFi raises an access point with the network from
+// peercam-setup.txt on the guest's second simulated radio and waits for
+// the camera's wpa_supplicant, started on this first boot, to join it.
+func checkWiFi(t *testing.T, g guest) {
+	t.Helper()
+	if s := g.must("systemctl is-active wpa_supplicant@wlan0.service || true"); s != "active" {
+		t.Fatalf("wpa_supplicant@wlan0 on the first boot: %s\n%s", s, g.must("journalctl -b -u wpa_supplicant@wlan0 -o cat --no-pager | tail -n 20"))
+	}
+	ap := fmt.Sprintf("ctrl_interface=/run/peercam-test-ap\nap_scan=2\nnetwork={\n\tssid=%q\n\tmode=2\n\tfrequency=2412\n\tkey_mgmt=WPA-PSK\n\tproto=RSN\n\tpairwise=CCMP\n\tgroup=CCMP\n\tpsk=%q\n}\n", wifiSSID, wifiPassword)
+	if out, err := g.run(ap, "cat >/run/peercam-test-ap.conf && wpa_supplicant -B -D nl80211 -i wlan1 -c /run/peercam-test-ap.conf -P /run/peercam-test-ap.pid"); err != nil {
+		t.Fatalf("the test's access point on wlan1: %v\n%s", err, out)
+	}
+	defer g.run("", "kill $(cat /run/peercam-test-ap.pid)")
+	start := time.Now()
+	var status string
+	for time.Since(start) < 90*time.Second {
+		status = g.must("wpa_cli -i wlan0 status || true")
+		if strings.Contains(status, "\nwpa_state=COMPLETED") {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if !strings.Contains(status, "\nwpa_state=COMPLETED") || !strings.Contains(status, "\nssid="+wifiSSID+"\n") || !strings.Contains(status, "\nkey_mgmt=WPA2-PSK") {
+		t.Fatalf("wlan0 did not join %q within 90 s:\n%s", wifiSSID, status)
+	}
+	t.Logf("wlan0 joined %q (WPA2-PSK) %v after the access point came up", wifiSSID, time.Since(start).Round(time.Second))
 }
 
 // checkSystem checks the running system: camd under its hardened unit as
