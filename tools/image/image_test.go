@@ -45,22 +45,6 @@ const (
 	ledLine = "peercam-led"
 )
 
-// TestMain doubles as the relay behind qemu's guestfwd: qemu runs this
-// binary with PEERCAM_STDIO_RELAY=ADDR for each connection the guest opens
-// to guestRendezvous, the connection on standard input and output.
-func TestMain(m *testing.M) {
-	if addr := os.Getenv("PEERCAM_STDIO_RELAY"); addr != "" {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			os.Exit(1)
-		}
-		go func() { io.Copy(c, os.Stdin); c.(*net.TCPConn).CloseWrite() }()
-		io.Copy(os.Stdout, c)
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	wd, err := os.Getwd()
