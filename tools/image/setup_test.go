@@ -166,8 +166,8 @@ func TestSetupApplies(t *testing.T) {
 func TestSetupRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name, settings, says string
-		unchanged        []string // files that must keep their content
-		absent           []string // files that must not appear
+		unchanged            []string // files that must keep their content
+		absent               []string // files that must not appear
 	}{
 		{"country lower case", "wifi_country=gb\nwifi_ssid=home\nwifi_password=long enough pass\n",
 			"wifi_country must be two capital letters (e.g. GB): Wi-Fi not set up", nil, []string{"etc/wpa_supplicant/wpa_supplicant-wlan0.conf"}},
