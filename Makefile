@@ -136,7 +136,7 @@ deb: ## Debian packages into dist/deb: peercam (camd, camctl) for arm64, armhf, 
 	packaging/build.sh -v '$(DEB_VERSION)' -o dist/deb
 
 .PHONY: test-deb
-test-deb: ## the arm64 packages in a clean Debian root (debootstrap, qemu-user): install, first start, a viewer, upgrade, remove, purge (root, ~6 min)
+test-deb: ## the arm64 packages in a clean Debian root (debootstrap, qemu-user): install, first start, a viewer, upgrade, remove, purge; armhf and armel camd under qemu-user on their CPUs (root, ~7 min)
 	$(call deps_for,image)
 	CGO_ENABLED=1 $(GO) test -tags debtest -count=1 -timeout 40m -v ./packaging/
 
